@@ -1,0 +1,112 @@
+//! The Dune service: a unary RPC whose answer is random, but reproducible when seeded.
+//!
+//! A Harkonnen soldier reports whom they found; the Mentat answers YES or NO at random, as
+//! in the tutorial. Randomness and tests get along through a seed: the server takes
+//! `--seed N`, and the same seed gives the same sequence of answers.
+
+use std::sync::Mutex;
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    error::Error,
+    proto::{DidYouReally, WeFoundHim, dune_server},
+};
+
+/// The House Harkonnen Mentat.
+#[derive(Debug)]
+pub struct Mentat {
+    /// The source of every verdict. A `std` mutex is right here: it is held only for one
+    /// coin flip, never across an `.await`.
+    rng: Mutex<StdRng>,
+}
+
+impl Mentat {
+    /// A Mentat whose verdicts follow from `seed`, or are unpredictable when it is `None`.
+    pub fn new(seed: Option<u64>) -> Self {
+        let rng = match seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        Mentat {
+            rng: Mutex::new(rng),
+        }
+    }
+
+    /// Judges whether `name` is the Muad'Dib, in the words of the tutorial.
+    pub fn judge(&self, name: &str) -> Result<String, Error> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid(
+                "message",
+                "must name the one you found, but it is blank",
+            ));
+        }
+        let verdict = if self.flip_coin() { "YES" } else { "NO" };
+        Ok(format!(
+            "Hello minion, you ask me if {name} is the Muad'Dib... {verdict}!"
+        ))
+    }
+
+    fn flip_coin(&self) -> bool {
+        // A poisoned lock only means another call panicked mid-flip; the generator inside
+        // is still a valid generator, so keep answering rather than fail every call after.
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        rng.random_bool(0.5)
+    }
+}
+
+#[tonic::async_trait]
+impl dune_server::Dune for Mentat {
+    /// Unary: answers whether the one the soldier found is the Muad'Dib.
+    async fn is_muad_dib(
+        &self,
+        request: Request<WeFoundHim>,
+    ) -> Result<Response<DidYouReally>, Status> {
+        let message = self.judge(&request.into_inner().message)?;
+        Ok(Response::new(DidYouReally { message }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdicts(mentat: &Mentat, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|_| mentat.judge("Paul Atreides").unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn answers_in_the_tutorial_words() {
+        let answer = Mentat::new(Some(1)).judge("  Paul Atreides ").unwrap();
+        assert!(
+            answer == "Hello minion, you ask me if Paul Atreides is the Muad'Dib... YES!"
+                || answer == "Hello minion, you ask me if Paul Atreides is the Muad'Dib... NO!",
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_verdicts_and_both_occur() {
+        let first = verdicts(&Mentat::new(Some(42)), 32);
+        assert_eq!(first, verdicts(&Mentat::new(Some(42)), 32));
+        assert!(first.iter().any(|v| v.ends_with("YES!")));
+        assert!(first.iter().any(|v| v.ends_with("NO!")));
+    }
+
+    #[test]
+    fn refuses_a_blank_name() {
+        let mentat = Mentat::new(Some(1));
+        for blank in ["", "   ", "\t\n"] {
+            let error = mentat.judge(blank).unwrap_err();
+            assert_eq!(error.code(), tonic::Code::InvalidArgument);
+            assert!(error.to_string().starts_with("message "), "{error}");
+        }
+    }
+}
