@@ -5,10 +5,13 @@
 //! no server started by hand. A server named explicitly is never replaced: if it does not
 //! answer, that is an error the user should see.
 
-use std::{future, io, time::Duration};
+use std::{error::Error as _, future, io, process::ExitCode, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::transport::{self, Channel, Endpoint};
+use tonic::{
+    Status,
+    transport::{self, Channel, Endpoint},
+};
 
 use crate::server::{Config, TourServer};
 
@@ -30,14 +33,11 @@ pub struct ServerArgs {
 /// Why an example could not reach a server.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// The URL could not be parsed.
+    /// The URL could not be parsed, or names no scheme and host.
     #[error("{url:?} is not a server URL such as {DEFAULT_SERVER}")]
     BadUrl {
         /// The URL as given.
         url: String,
-        /// What the parser said.
-        #[source]
-        source: transport::Error,
     },
     /// Nothing answered at the URL.
     #[error("no gRPC server answers at {url}")]
@@ -51,6 +51,43 @@ pub enum ConnectError {
     /// The in-process server could not be started.
     #[error("could not start an in-process server")]
     InProcess(#[from] io::Error),
+}
+
+/// Why an example failed: it could not reach a server, or a call returned an error status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No server could be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A call failed; the status says how. (Not a `#[source]`: its text is the message.)
+    #[error("the call failed with {:?}: {}", .0.code(), .0.message())]
+    Call(Status),
+}
+
+impl From<Status> for Error {
+    fn from(status: Status) -> Self {
+        Error::Call(status)
+    }
+}
+
+/// Ends an example: prints a failure as one line, with its causes, and turns it into the
+/// exit code, so a script running the example can tell success from failure.
+pub fn report(result: Result<(), Error>) -> ExitCode {
+    let Err(error) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let mut line = format!("error: {error}");
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        // Layered transport errors often repeat their inner message; say each thing once.
+        let text = source.to_string();
+        if !line.contains(&text) {
+            line.push_str(&format!(": {text}"));
+        }
+        cause = source.source();
+    }
+    eprintln!("{line}");
+    ExitCode::FAILURE
 }
 
 impl ServerArgs {
@@ -73,11 +110,13 @@ impl ServerArgs {
 
 /// Opens a channel to the server at `url`, failing at once if nothing answers there.
 pub async fn connect(url: &str) -> Result<Channel, ConnectError> {
-    let endpoint =
-        Endpoint::from_shared(url.to_owned()).map_err(|source| ConnectError::BadUrl {
-            url: url.to_owned(),
-            source,
-        })?;
+    let bad_url = || ConnectError::BadUrl {
+        url: url.to_owned(),
+    };
+    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|_| bad_url())?;
+    if endpoint.uri().scheme().is_none() || endpoint.uri().host().is_none() {
+        return Err(bad_url());
+    }
     endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)

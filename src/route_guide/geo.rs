@@ -5,7 +5,7 @@
 //! format needs no floating point and compares exactly. Everything here is pure, so it is
 //! tested without a server.
 
-use std::ops::RangeInclusive;
+use std::{fmt, ops::RangeInclusive};
 
 use crate::{error::Error, proto::Point};
 
@@ -49,6 +49,19 @@ fn check_coordinate(
             f64::from(value) / E7
         ),
     ))
+}
+
+impl fmt::Display for Point {
+    /// Shows a point in degrees, the way a person reads a map: `(30.3215000, 35.4421000)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let degrees = |e7: i32| f64::from(e7) / E7;
+        write!(
+            f,
+            "({:.7}, {:.7})",
+            degrees(self.latitude),
+            degrees(self.longitude)
+        )
+    }
 }
 
 /// A latitude-longitude rectangle, edges included.
@@ -135,6 +148,14 @@ mod tests {
         for outside in [point(28.9999999, 35.5), point(29.5, 36.0000001)] {
             assert!(!bounds.contains(&outside), "{outside:?}");
         }
+    }
+
+    #[test]
+    fn points_display_in_degrees() {
+        assert_eq!(
+            point(30.3215, -35.4421).to_string(),
+            "(30.3215000, -35.4421000)"
+        );
     }
 
     #[test]
