@@ -141,8 +141,8 @@ impl Drop for Call {
         let method = self.uri.path();
         let latency = self.started.elapsed();
         match self.status {
-            Some(status) => tracing::info!(method, ?status, ?latency, "call"),
-            None => tracing::info!(method, ?latency, "call ended by the client"),
+            Some(status) => tracing::info!(%method, ?status, ?latency, "call"),
+            None => tracing::info!(%method, ?latency, "call ended by the client"),
         }
     }
 }

@@ -1,0 +1,167 @@
+//! Every example runs against a test server and prints what a learner should see.
+//!
+//! The examples are separate binaries that `cargo test` builds beside this one; the tests
+//! run them as a learner would, with `--server` pointing at a test server.
+
+use std::{path::PathBuf, process::Output};
+
+use grpc_tour::{
+    dune::Mentat,
+    route_guide::{features::FeatureDb, geo::Bounds},
+};
+use std::sync::Arc;
+use tokio::process::Command;
+
+use crate::support::{PATIENCE, SEED, TestServer, point, spawn_test_server};
+
+fn example(name: &str) -> PathBuf {
+    // Tests run from target/<profile>/deps; cargo puts examples in target/<profile>/examples.
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples, `cargo test --test tour` does not",
+        path.display()
+    );
+    path
+}
+
+async fn run(name: &str, args: &[&str]) -> Output {
+    let command = Command::new(example(name)).args(args).output();
+    tokio::time::timeout(PATIENCE * 3, command)
+        .await
+        .expect("the example ends by itself")
+        .unwrap()
+}
+
+/// Runs an example against `server` and returns what it printed, after checking it
+/// succeeded.
+async fn stdout_of(server: &TestServer, name: &str, args: &[&str]) -> String {
+    let mut all = vec!["--server", &server.url];
+    all.extend_from_slice(args);
+    let output = run(name, &all).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{name} failed: {stderr}");
+    assert_eq!(stderr, "", "{name} complained");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn the_summator_example_prints_the_sum() {
+    let server = spawn_test_server().await;
+    assert_eq!(stdout_of(&server, "summator", &[]).await, "2 + 3 = 5\n");
+    assert_eq!(
+        stdout_of(&server, "summator", &["1.5", "-4"]).await,
+        "1.5 + -4 = -2.5\n"
+    );
+}
+
+#[tokio::test]
+async fn the_dune_example_prints_the_mentats_verdict() {
+    let server = spawn_test_server().await;
+    let verdict = Mentat::new(Some(SEED)).judge("Gurney Halleck").unwrap();
+
+    let printed = stdout_of(&server, "dune", &["Gurney Halleck"]).await;
+
+    assert_eq!(
+        printed,
+        format!("Soldier: we found Gurney Halleck. Is it the Muad'Dib?\nMentat: {verdict}\n")
+    );
+}
+
+#[tokio::test]
+async fn the_get_feature_example_shows_a_hit_and_a_miss() {
+    let server = spawn_test_server().await;
+    assert_eq!(
+        stdout_of(&server, "get_feature", &[]).await,
+        "Found \"Arrakeen\" at (30.3215000, 35.4421000)\nNo feature at (30.0000000, 36.0000000)\n"
+    );
+}
+
+#[tokio::test]
+async fn the_list_features_example_prints_each_feature_then_the_count() {
+    let server = spawn_test_server().await;
+    let southern_desert = Bounds::spanning(&point(29.5, 35.2), &point(29.9, 35.5));
+    let expected: Vec<String> = Arc::new(FeatureDb::embedded())
+        .within(southern_desert)
+        .map(|f| format!("{:?} at {}", f.name, f.location.unwrap()))
+        .collect();
+
+    let printed = stdout_of(&server, "list_features", &[]).await;
+
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines[..lines.len() - 1], expected);
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("{} features in the southern desert", expected.len())
+    );
+}
+
+#[tokio::test]
+async fn the_record_route_example_prints_each_point_then_the_summary() {
+    let server = spawn_test_server().await;
+
+    let printed = stdout_of(&server, "record_route", &[]).await;
+
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 7, "{printed}");
+    assert!(
+        lines[..6].iter().all(|l| l.starts_with("visiting (")),
+        "{printed}"
+    );
+    assert!(
+        lines[6].starts_with("Finished the route: 6 points, 5 features, 86575 metres, "),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn the_route_chat_example_hears_earlier_notes_and_a_second_run_hears_the_first() {
+    let server = spawn_test_server().await;
+    let got = |printed: &str| printed.lines().filter(|l| l.starts_with("got:  ")).count();
+
+    let first = stdout_of(&server, "route_chat", &[]).await;
+    assert_eq!(
+        first.lines().filter(|l| l.starts_with("sent: ")).count(),
+        6,
+        "{first}"
+    );
+    assert_eq!(got(&first), 3, "{first}");
+    assert!(first.contains("got:  \"The spice must flow\" at (30.3215000, 35.4421000)"));
+    assert!(
+        first.ends_with("The chat is over: 3 earlier notes heard\n"),
+        "{first}"
+    );
+
+    // Two notes per point from the first run: each point now answers 2, then 3.
+    let second = stdout_of(&server, "route_chat", &[]).await;
+    assert_eq!(got(&second), 15, "{second}");
+    assert_eq!(server.notes.len(), 12);
+}
+
+#[tokio::test]
+async fn an_example_pointed_at_a_server_that_is_not_there_fails_in_one_line() {
+    // A port that was free a moment ago: nothing listens there now.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}");
+
+    let output = run("summator", &["--server", &url]).await;
+
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: no gRPC server answers at {url}")),
+        "{stderr}"
+    );
+    assert_eq!(output.stdout, b"");
+}

@@ -1,0 +1,16 @@
+//! The integration tests of grpc-tour: every RPC, error and promise of the tour, checked
+//! against a real server on `127.0.0.1:0` through the generated clients.
+//!
+//! One test binary (so the crate is linked once), one module per service or concern, and a
+//! `support` module that spawns servers and connects clients.
+
+mod binary;
+mod dune;
+mod examples;
+mod get_feature;
+mod list_features;
+mod record_route;
+mod route_chat;
+mod shutdown;
+mod summator;
+mod support;

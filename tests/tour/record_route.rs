@@ -1,0 +1,58 @@
+//! RouteGuide.RecordRoute: a client stream of points, summarised once it ends.
+
+use futures::stream;
+use grpc_tour::{proto::RouteSummary, route_guide::geo::distance_metres};
+use tonic::Code;
+
+use crate::support::{ARRAKEEN, assert_status, point, spawn_test_server};
+
+#[tokio::test]
+async fn record_route_counts_points_and_features_and_measures_the_distance() {
+    let server = spawn_test_server().await;
+    let mut guide = server.route_guide().await;
+    let sietch_tabr = point(29.6618, 35.4207);
+    let open_desert = point(30.0, 36.0);
+    let route = [ARRAKEEN, open_desert, sietch_tabr, sietch_tabr];
+
+    let summary = guide
+        .record_route(stream::iter(route))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let metres =
+        distance_metres(&ARRAKEEN, &open_desert) + distance_metres(&open_desert, &sietch_tabr);
+    assert_eq!(summary.point_count, 4);
+    assert_eq!(summary.feature_count, 3, "Arrakeen and Sietch Tabr twice");
+    assert_eq!(summary.distance, metres.round() as i32);
+    assert!(summary.distance > 100_000, "{summary:?}");
+}
+
+#[tokio::test]
+async fn record_route_of_no_points_is_all_zeros() {
+    let server = spawn_test_server().await;
+    let mut guide = server.route_guide().await;
+
+    let summary = guide
+        .record_route(stream::empty())
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(summary, RouteSummary::default());
+}
+
+#[tokio::test]
+async fn record_route_refuses_a_bad_point_naming_its_place_in_the_route() {
+    let server = spawn_test_server().await;
+    let mut guide = server.route_guide().await;
+    let route = [ARRAKEEN, ARRAKEEN, point(-95.0, 0.0), ARRAKEEN];
+
+    let status = guide.record_route(stream::iter(route)).await.unwrap_err();
+
+    assert_status(
+        &status,
+        Code::InvalidArgument,
+        "route[2].latitude must be within",
+    );
+}

@@ -1,0 +1,227 @@
+//! RouteGuide.RouteChat: notes shared between clients, replies while sending, many
+//! clients at once, refusals, and clients that vanish mid-chat.
+
+use futures::{channel::mpsc, stream};
+use grpc_tour::{
+    client,
+    proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
+    server::Config,
+};
+use tonic::{Code, Streaming};
+
+use crate::support::{
+    PATIENCE, TestServer, assert_status, point, spawn_server, spawn_test_server, test_config,
+};
+
+fn note(location: Point, message: &str) -> RouteNote {
+    RouteNote {
+        location: Some(location),
+        message: message.to_owned(),
+    }
+}
+
+fn messages(notes: &[RouteNote]) -> Vec<&str> {
+    notes.iter().map(|n| n.message.as_str()).collect()
+}
+
+/// The next reply's message; fails the test if none comes within [`PATIENCE`].
+async fn next_reply(replies: &mut Streaming<RouteNote>) -> String {
+    let reply = tokio::time::timeout(PATIENCE, replies.message())
+        .await
+        .expect("a reply arrives while the client is still sending");
+    reply.unwrap().expect("the chat is still open").message
+}
+
+/// Sends `notes` in one chat and returns every reply.
+async fn chat(server: &TestServer, notes: Vec<RouteNote>) -> Vec<String> {
+    let mut guide = server.route_guide().await;
+    let mut replies = guide
+        .route_chat(stream::iter(notes))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut heard = Vec::new();
+    while let Some(reply) = replies.message().await.unwrap() {
+        heard.push(reply.message);
+    }
+    heard
+}
+
+#[tokio::test]
+async fn route_chat_replays_earlier_notes_at_the_same_point_then_stores_the_note() {
+    let server = spawn_test_server().await;
+    let (here, there) = (point(10.0, 10.0), point(20.0, 20.0));
+
+    let heard = chat(
+        &server,
+        vec![
+            note(here, "a"),
+            note(there, "b"),
+            note(here, "c"),
+            note(here, "d"),
+        ],
+    )
+    .await;
+    assert_eq!(heard, ["a", "a", "c"]);
+
+    // Another client at the same point hears everyone's notes, in arrival order.
+    let heard = chat(&server, vec![note(here, "e")]).await;
+    assert_eq!(heard, ["a", "c", "d"]);
+    assert_eq!(
+        messages(&server.notes.notes_at(&here)),
+        ["a", "c", "d", "e"]
+    );
+    assert_eq!(messages(&server.notes.notes_at(&there)), ["b"]);
+}
+
+#[tokio::test]
+async fn route_chat_replies_while_the_client_is_still_sending() {
+    let server = spawn_test_server().await;
+    let mut guide = server.route_guide().await;
+    let here = point(1.0, 2.0);
+    let (sender, outgoing) = mpsc::unbounded();
+
+    sender.unbounded_send(note(here, "first")).unwrap();
+    sender.unbounded_send(note(here, "second")).unwrap();
+    let mut replies = guide.route_chat(outgoing).await.unwrap().into_inner();
+    assert_eq!(next_reply(&mut replies).await, "first");
+
+    sender.unbounded_send(note(here, "third")).unwrap();
+    assert_eq!(next_reply(&mut replies).await, "first");
+    assert_eq!(next_reply(&mut replies).await, "second");
+
+    drop(sender);
+    assert!(
+        replies.message().await.unwrap().is_none(),
+        "the chat ends with the client's stream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_chatting_at_one_point_lose_no_note_and_keep_each_clients_order() {
+    const CLIENTS: usize = 8;
+    const NOTES: usize = 25;
+    let server = spawn_test_server().await;
+    let here = point(-33.0, 151.0);
+
+    let mut chats = Vec::new();
+    for client in 0..CLIENTS {
+        let channel = server.channel().await;
+        chats.push(tokio::spawn(async move {
+            let notes = (0..NOTES).map(move |n| note(here, &format!("client {client}: note {n}")));
+            let mut guide = RouteGuideClient::new(channel);
+            let mut replies = guide
+                .route_chat(stream::iter(notes))
+                .await
+                .unwrap()
+                .into_inner();
+            let mut heard = 0;
+            while replies.message().await.unwrap().is_some() {
+                heard += 1;
+            }
+            heard
+        }));
+    }
+    let mut heard = 0;
+    for chat in chats {
+        heard += chat.await.unwrap();
+    }
+
+    // Every note is stored once, and each client's notes keep the order they were sent in.
+    let stored = server.notes.notes_at(&here);
+    let total = CLIENTS * NOTES;
+    assert_eq!(stored.len(), total);
+    for client in 0..CLIENTS {
+        let prefix = format!("client {client}: ");
+        let mine: Vec<&str> = messages(&stored)
+            .into_iter()
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        let sent: Vec<String> = (0..NOTES).map(|n| format!("{prefix}note {n}")).collect();
+        assert_eq!(mine, sent);
+    }
+    // The k-th note stored was answered with the k notes before it: nothing lost, nothing twice.
+    assert_eq!(heard, total * (total - 1) / 2);
+}
+
+#[tokio::test]
+async fn route_chat_refuses_a_note_without_a_location_and_stores_nothing_of_it() {
+    let server = spawn_test_server().await;
+    let mut guide = server.route_guide().await;
+    let here = point(5.0, 5.0);
+    let nowhere = RouteNote {
+        location: None,
+        message: "where am I?".to_owned(),
+    };
+
+    let notes = stream::iter([note(here, "kept"), nowhere, note(here, "never sent")]);
+    let mut replies = guide.route_chat(notes).await.unwrap().into_inner();
+    let status = replies.message().await.unwrap_err();
+
+    assert_status(&status, Code::InvalidArgument, "location is required");
+    assert_eq!(server.notes.len(), 1);
+    assert_eq!(messages(&server.notes.notes_at(&here)), ["kept"]);
+}
+
+#[tokio::test]
+async fn a_full_note_store_refuses_new_notes_with_resource_exhausted() {
+    let server = spawn_server(Config {
+        max_notes: 2,
+        ..test_config()
+    })
+    .await;
+    let mut guide = server.route_guide().await;
+    let here = point(7.0, 7.0);
+
+    let notes = stream::iter([note(here, "a"), note(here, "b"), note(here, "c")]);
+    let mut replies = guide.route_chat(notes).await.unwrap().into_inner();
+    assert_eq!(next_reply(&mut replies).await, "a");
+    let status = replies.message().await.unwrap_err();
+
+    assert_status(
+        &status,
+        Code::ResourceExhausted,
+        "the note store is full (2 notes)",
+    );
+    assert_eq!(messages(&server.notes.notes_at(&here)), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_route_chat_ends_the_servers_work() {
+    let server = spawn_test_server().await;
+    let (url, live) = (server.url.clone(), server.live.clone());
+    let here = point(3.0, 3.0);
+
+    // The client runs on a runtime of its own, which is then dropped with the chat still
+    // open: its sockets close at once, as when a client process dies mid-call.
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let open_chat = runtime.block_on(async {
+            let mut guide = RouteGuideClient::new(client::connect(&url).await.unwrap());
+            let (sender, outgoing) = mpsc::unbounded();
+            sender.unbounded_send(note(here, "hello")).unwrap();
+            sender.unbounded_send(note(here, "anyone?")).unwrap();
+            let mut replies = guide.route_chat(outgoing).await.unwrap().into_inner();
+            assert_eq!(next_reply(&mut replies).await, "hello");
+            (sender, replies)
+        });
+        assert_eq!(
+            live.count(),
+            1,
+            "the chat is open: the client never closed its stream"
+        );
+        drop(runtime);
+        drop(open_chat);
+    })
+    .await
+    .unwrap();
+
+    server.wait_until_idle().await;
+    assert_eq!(
+        messages(&server.notes.notes_at(&here)),
+        ["hello", "anyone?"]
+    );
+}

@@ -1,0 +1,50 @@
+//! Summator.Sum: unary addition, and the statuses for inputs it cannot add.
+
+use grpc_tour::proto::SumRequest;
+use tonic::Code;
+
+use crate::support::{assert_status, spawn_test_server};
+
+fn request(value1: f64, value2: f64) -> SumRequest {
+    SumRequest { value1, value2 }
+}
+
+#[tokio::test]
+async fn sum_adds_the_two_values() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+
+    for (a, b, total) in [(2.0, 3.0, 5.0), (-1.5, 0.25, -1.25), (1e300, 1e300, 2e300)] {
+        let response = summator.sum(request(a, b)).await.unwrap().into_inner();
+        assert_eq!(response.value, total, "{a} + {b}");
+    }
+}
+
+#[tokio::test]
+async fn sum_refuses_nan_or_infinity_naming_the_field() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+
+    let status = summator.sum(request(f64::NAN, 1.0)).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::InvalidArgument,
+        "value1 must be a finite number",
+    );
+
+    let status = summator.sum(request(1.0, f64::INFINITY)).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::InvalidArgument,
+        "value2 must be a finite number",
+    );
+}
+
+#[tokio::test]
+async fn sum_that_overflows_is_out_of_range() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+
+    let status = summator.sum(request(f64::MAX, f64::MAX)).await.unwrap_err();
+    assert_status(&status, Code::OutOfRange, "overflows a double");
+}

@@ -1,0 +1,158 @@
+//! Spawning a tour server for a test, and connecting clients to it.
+//!
+//! The listener is bound before the server task starts, so a client can connect at once:
+//! no test sleeps to wait for a server.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use grpc_tour::{
+    calls::LiveCalls,
+    client,
+    proto::{
+        Point, dune_client::DuneClient, route_guide_client::RouteGuideClient,
+        summator_client::SummatorClient,
+    },
+    route_guide::{features::FeatureDb, notes::NoteStore},
+    server::{Config, TourServer},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::{Code, Status, transport::Channel};
+
+/// The seed every test server uses unless a test says otherwise.
+pub const SEED: u64 = 7;
+
+/// The longest any test waits for something that should happen at once.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Arrakeen, a feature of the built-in set.
+pub const ARRAKEEN: Point = Point {
+    latitude: 303_215_000,
+    longitude: 354_421_000,
+};
+
+/// A tour server running in the test's runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub live: LiveCalls,
+    pub notes: Arc<NoteStore>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// A server with the built-in features and the test seed.
+pub async fn spawn_test_server() -> TestServer {
+    spawn_server(test_config()).await
+}
+
+/// The configuration of [`spawn_test_server`], for tests that change one thing.
+pub fn test_config() -> Config {
+    Config {
+        seed: Some(SEED),
+        ..Config::default()
+    }
+}
+
+/// A server with the given features, and the test seed.
+pub async fn spawn_server_with_features(json: &str) -> TestServer {
+    let features = FeatureDb::from_json(json).expect("test features are valid");
+    spawn_server(Config {
+        features,
+        ..test_config()
+    })
+    .await
+}
+
+pub async fn spawn_server(config: Config) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = TourServer::new(config);
+    let (live, notes) = (server.live_calls(), server.notes());
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(listener, async {
+        let _ = signal.await;
+    }));
+    TestServer {
+        addr,
+        url: format!("http://{addr}"),
+        live,
+        notes,
+        shutdown: Some(shutdown),
+        task,
+    }
+}
+
+impl TestServer {
+    pub async fn channel(&self) -> Channel {
+        client::connect(&self.url).await.unwrap()
+    }
+
+    pub async fn summator(&self) -> SummatorClient<Channel> {
+        SummatorClient::new(self.channel().await)
+    }
+
+    pub async fn dune(&self) -> DuneClient<Channel> {
+        DuneClient::new(self.channel().await)
+    }
+
+    pub async fn route_guide(&self) -> RouteGuideClient<Channel> {
+        RouteGuideClient::new(self.channel().await)
+    }
+
+    /// Waits, within [`PATIENCE`], until no call is in progress on the server.
+    pub async fn wait_until_idle(&self) {
+        tokio::time::timeout(PATIENCE, self.live.wait_for(0))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{} calls still live after {PATIENCE:?}", self.live.count())
+            });
+    }
+
+    /// Starts a graceful shutdown; [`TestServer::stopped`] waits for it to finish.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// Waits, within [`PATIENCE`], for the server to stop, and returns how `serve` ended.
+    pub async fn stopped(self) -> Result<(), tonic::transport::Error> {
+        tokio::time::timeout(PATIENCE, self.task)
+            .await
+            .expect("the server stops in time")
+            .expect("the server task does not panic")
+    }
+}
+
+/// Asserts that a call failed with `code` and a message that contains `fragment`.
+#[track_caller]
+pub fn assert_status(status: &Status, code: Code, fragment: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(fragment),
+        "{:?} does not mention {fragment:?}",
+        status.message()
+    );
+}
+
+/// A point from degrees, as a person would write it.
+pub fn point(latitude: f64, longitude: f64) -> Point {
+    Point {
+        latitude: (latitude * 1e7).round() as i32,
+        longitude: (longitude * 1e7).round() as i32,
+    }
+}
+
+/// A `route_guide_db.json` text with one feature at each of `named`.
+pub fn features_json(named: &[(&str, Point)]) -> String {
+    let entries: Vec<String> = named
+        .iter()
+        .map(|(name, p)| {
+            format!(
+                r#"{{"location": {{"latitude": {}, "longitude": {}}}, "name": "{name}"}}"#,
+                p.latitude, p.longitude
+            )
+        })
+        .collect();
+    format!("[{}]", entries.join(","))
+}
