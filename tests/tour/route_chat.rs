@@ -7,7 +7,7 @@ use grpc_tour::{
     proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
     server::Config,
 };
-use tonic::{Code, Streaming};
+use tonic::{Code, Streaming, transport::Channel};
 
 use crate::support::{
     PATIENCE, TestServer, assert_status, point, spawn_server, spawn_test_server, test_config,
@@ -22,6 +22,19 @@ fn note(location: Point, message: &str) -> RouteNote {
 
 fn messages(notes: &[RouteNote]) -> Vec<&str> {
     notes.iter().map(|n| n.message.as_str()).collect()
+}
+
+/// Opens a chat that sends `outgoing`; fails the test if the server does not answer within
+/// [`PATIENCE`] (as one that waited for the client's whole stream would not).
+async fn open_chat(
+    guide: &mut RouteGuideClient<Channel>,
+    outgoing: mpsc::UnboundedReceiver<RouteNote>,
+) -> Streaming<RouteNote> {
+    tokio::time::timeout(PATIENCE, guide.route_chat(outgoing))
+        .await
+        .expect("the server answers before the client's stream ends")
+        .unwrap()
+        .into_inner()
 }
 
 /// The next reply's message; fails the test if none comes within [`PATIENCE`].
@@ -83,7 +96,7 @@ async fn route_chat_replies_while_the_client_is_still_sending() {
 
     sender.unbounded_send(note(here, "first")).unwrap();
     sender.unbounded_send(note(here, "second")).unwrap();
-    let mut replies = guide.route_chat(outgoing).await.unwrap().into_inner();
+    let mut replies = open_chat(&mut guide, outgoing).await;
     assert_eq!(next_reply(&mut replies).await, "first");
 
     sender.unbounded_send(note(here, "third")).unwrap();
@@ -204,7 +217,7 @@ async fn a_client_that_vanishes_mid_route_chat_ends_the_servers_work() {
             let (sender, outgoing) = mpsc::unbounded();
             sender.unbounded_send(note(here, "hello")).unwrap();
             sender.unbounded_send(note(here, "anyone?")).unwrap();
-            let mut replies = guide.route_chat(outgoing).await.unwrap().into_inner();
+            let mut replies = open_chat(&mut guide, outgoing).await;
             assert_eq!(next_reply(&mut replies).await, "hello");
             (sender, replies)
         });
