@@ -13,23 +13,12 @@ use clap::Parser;
 use grpc_tour::{
     client::{self, ServerArgs},
     proto::{Point, route_guide_client::RouteGuideClient},
+    route_guide::landmarks::{ARRAKEEN, OPEN_DESERT},
 };
 use tonic::{Request, transport::Channel};
 
 /// How long each call may take.
 const DEADLINE: Duration = Duration::from_secs(5);
-
-/// Arrakeen, a feature of the built-in set.
-const ARRAKEEN: Point = Point {
-    latitude: 303_215_000,
-    longitude: 354_421_000,
-};
-
-/// Open desert, with no feature.
-const OPEN_DESERT: Point = Point {
-    latitude: 300_000_000,
-    longitude: 360_000_000,
-};
 
 /// Looks up the feature at a point with a hit, then at one with a miss.
 #[derive(Parser)]

@@ -15,6 +15,9 @@ use futures::{StreamExt, stream};
 use grpc_tour::{
     client::{self, ServerArgs},
     proto::{Point, route_guide_client::RouteGuideClient},
+    route_guide::landmarks::{
+        ARRAKEEN, CAVE_OF_BIRDS, RESIDENCY_GARDENS, SIETCH_TABR, WATER_SELLERS_MARKET,
+    },
 };
 use tonic::Request;
 
@@ -26,20 +29,17 @@ const PACE: Duration = Duration::from_millis(200);
 
 /// A walk through Arrakeen and out into the desert: five features and one empty dune.
 const ROUTE: [Point; 6] = [
-    point(303_215_000, 354_421_000), // Arrakeen
-    point(303_280_000, 354_310_000), // Residency Gardens
-    point(303_150_000, 354_550_000), // Water Seller's Market
-    point(300_000_000, 355_000_000), // open desert
-    point(296_618_000, 354_207_000), // Sietch Tabr
-    point(296_095_000, 353_510_000), // Cave of Birds
-];
-
-const fn point(latitude: i32, longitude: i32) -> Point {
+    ARRAKEEN,
+    RESIDENCY_GARDENS,
+    WATER_SELLERS_MARKET,
+    // Degrees x 1e7, as on the wire: 30.0 N, 35.5 E, a dune with no name.
     Point {
-        latitude,
-        longitude,
-    }
-}
+        latitude: 300_000_000,
+        longitude: 355_000_000,
+    },
+    SIETCH_TABR,
+    CAVE_OF_BIRDS,
+];
 
 /// Records a route and prints the server's summary of it.
 #[derive(Parser)]

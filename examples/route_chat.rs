@@ -16,7 +16,8 @@ use clap::Parser;
 use futures::{StreamExt, stream};
 use grpc_tour::{
     client::{self, ServerArgs},
-    proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
+    proto::{RouteNote, route_guide_client::RouteGuideClient},
+    route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
 };
 use tonic::Request;
 
@@ -25,19 +26,6 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The pause between notes, so that replies visibly arrive while we are still sending.
 const PACE: Duration = Duration::from_millis(200);
-
-const ARRAKEEN: Point = Point {
-    latitude: 303_215_000,
-    longitude: 354_421_000,
-};
-const SIETCH_TABR: Point = Point {
-    latitude: 296_618_000,
-    longitude: 354_207_000,
-};
-const CAVE_OF_BIRDS: Point = Point {
-    latitude: 296_095_000,
-    longitude: 353_510_000,
-};
 
 /// Chats at three points of the map.
 #[derive(Parser)]

@@ -14,6 +14,7 @@
 
 pub mod features;
 pub mod geo;
+pub mod landmarks;
 pub mod notes;
 pub mod route;
 

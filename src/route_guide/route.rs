@@ -73,15 +73,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    const ARRAKEEN: Point = Point {
-        latitude: 303_215_000,
-        longitude: 354_421_000,
-    };
-    const SIETCH_TABR: Point = Point {
-        latitude: 296_618_000,
-        longitude: 354_207_000,
-    };
+    use crate::route_guide::landmarks::{ARRAKEEN, SIETCH_TABR};
 
     #[test]
     fn an_empty_route_is_all_zeros() {

@@ -7,7 +7,11 @@ use std::{path::PathBuf, process::Output};
 
 use grpc_tour::{
     dune::Mentat,
-    route_guide::{features::FeatureDb, geo::Bounds},
+    route_guide::{
+        features::FeatureDb,
+        geo::Bounds,
+        landmarks::{ARRAKEEN, OPEN_DESERT},
+    },
 };
 use std::sync::Arc;
 use tokio::process::Command;
@@ -80,7 +84,7 @@ async fn the_get_feature_example_shows_a_hit_and_a_miss() {
     let server = spawn_test_server().await;
     assert_eq!(
         stdout_of(&server, "get_feature", &[]).await,
-        "Found \"Arrakeen\" at (30.3215000, 35.4421000)\nNo feature at (30.0000000, 36.0000000)\n"
+        format!("Found \"Arrakeen\" at {ARRAKEEN}\nNo feature at {OPEN_DESERT}\n")
     );
 }
 

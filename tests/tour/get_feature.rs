@@ -1,8 +1,9 @@
 //! RouteGuide.GetFeature: the unary lookup of a point, hit or miss.
 
+use grpc_tour::route_guide::landmarks::{ARRAKEEN, OPEN_DESERT};
 use tonic::Code;
 
-use crate::support::{ARRAKEEN, assert_status, point, spawn_test_server};
+use crate::support::{assert_status, point, spawn_test_server};
 
 #[tokio::test]
 async fn get_feature_finds_the_named_feature_at_a_point() {
@@ -19,12 +20,10 @@ async fn get_feature_finds_the_named_feature_at_a_point() {
 async fn get_feature_answers_an_unnamed_feature_at_an_empty_point() {
     let server = spawn_test_server().await;
     let mut guide = server.route_guide().await;
-    let open_desert = point(30.0, 36.0);
-
-    let feature = guide.get_feature(open_desert).await.unwrap().into_inner();
+    let feature = guide.get_feature(OPEN_DESERT).await.unwrap().into_inner();
 
     assert_eq!(feature.name, "");
-    assert_eq!(feature.location, Some(open_desert));
+    assert_eq!(feature.location, Some(OPEN_DESERT));
 }
 
 #[tokio::test]

@@ -1,18 +1,22 @@
 //! RouteGuide.RecordRoute: a client stream of points, summarised once it ends.
 
 use futures::stream;
-use grpc_tour::{proto::RouteSummary, route_guide::geo::distance_metres};
+use grpc_tour::{
+    proto::RouteSummary,
+    route_guide::{
+        geo::distance_metres,
+        landmarks::{ARRAKEEN, OPEN_DESERT, SIETCH_TABR},
+    },
+};
 use tonic::Code;
 
-use crate::support::{ARRAKEEN, assert_status, point, spawn_test_server};
+use crate::support::{assert_status, point, spawn_test_server};
 
 #[tokio::test]
 async fn record_route_counts_points_and_features_and_measures_the_distance() {
     let server = spawn_test_server().await;
     let mut guide = server.route_guide().await;
-    let sietch_tabr = point(29.6618, 35.4207);
-    let open_desert = point(30.0, 36.0);
-    let route = [ARRAKEEN, open_desert, sietch_tabr, sietch_tabr];
+    let route = [ARRAKEEN, OPEN_DESERT, SIETCH_TABR, SIETCH_TABR];
 
     let summary = guide
         .record_route(stream::iter(route))
@@ -21,7 +25,7 @@ async fn record_route_counts_points_and_features_and_measures_the_distance() {
         .into_inner();
 
     let metres =
-        distance_metres(&ARRAKEEN, &open_desert) + distance_metres(&open_desert, &sietch_tabr);
+        distance_metres(&ARRAKEEN, &OPEN_DESERT) + distance_metres(&OPEN_DESERT, &SIETCH_TABR);
     assert_eq!(summary.point_count, 4);
     assert_eq!(summary.feature_count, 3, "Arrakeen and Sietch Tabr twice");
     assert_eq!(summary.distance, metres.round() as i32);

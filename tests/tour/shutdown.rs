@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 
 use futures::channel::mpsc;
+use grpc_tour::route_guide::landmarks::ARRAKEEN;
 use tokio::net::TcpStream;
 
-use crate::support::{ARRAKEEN, PATIENCE, spawn_test_server};
+use crate::support::{PATIENCE, spawn_test_server};
 
 /// Waits until connecting to `addr` fails: the server has closed its listener.
 async fn until_connections_are_refused(addr: SocketAddr) {

@@ -24,12 +24,6 @@ pub const SEED: u64 = 7;
 /// The longest any test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
-/// Arrakeen, a feature of the built-in set.
-pub const ARRAKEEN: Point = Point {
-    latitude: 303_215_000,
-    longitude: 354_421_000,
-};
-
 /// A tour server running in the test's runtime.
 pub struct TestServer {
     pub addr: SocketAddr,
