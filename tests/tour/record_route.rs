@@ -1,8 +1,8 @@
 //! RouteGuide.RecordRoute: a client stream of points, summarised once it ends.
 
-use futures::stream;
+use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    proto::RouteSummary,
+    proto::{RouteSummary, route_guide_client::RouteGuideClient},
     route_guide::{
         geo::distance_metres,
         landmarks::{ARRAKEEN, OPEN_DESERT, SIETCH_TABR},
@@ -10,7 +10,7 @@ use grpc_tour::{
 };
 use tonic::Code;
 
-use crate::support::{assert_status, point, spawn_test_server};
+use crate::support::{PATIENCE, assert_status, point, spawn_test_server, vanish_mid_call};
 
 #[tokio::test]
 async fn record_route_counts_points_and_features_and_measures_the_distance() {
@@ -59,4 +59,24 @@ async fn record_route_refuses_a_bad_point_naming_its_place_in_the_route() {
         Code::InvalidArgument,
         "route[2].latitude must be within",
     );
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_record_route_ends_the_servers_work() {
+    let server = spawn_test_server().await;
+    let live = server.live.clone();
+
+    vanish_mid_call(server.url.clone(), move |channel| async move {
+        let (sender, points) = mpsc::unbounded();
+        sender.unbounded_send(ARRAKEEN).unwrap();
+        let mut guide = RouteGuideClient::new(channel);
+        let call = tokio::spawn(async move { guide.record_route(points).await });
+        tokio::time::timeout(PATIENCE, live.wait_for(1))
+            .await
+            .expect("the route reaches the server");
+        (sender, call)
+    })
+    .await;
+
+    server.wait_until_idle().await;
 }

@@ -3,7 +3,6 @@
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    client,
     proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
     server::Config,
 };
@@ -11,6 +10,7 @@ use tonic::{Code, Streaming, transport::Channel};
 
 use crate::support::{
     PATIENCE, TestServer, assert_status, point, spawn_server, spawn_test_server, test_config,
+    vanish_mid_call,
 };
 
 fn note(location: Point, message: &str) -> RouteNote {
@@ -202,35 +202,24 @@ async fn a_full_note_store_refuses_new_notes_with_resource_exhausted() {
 #[tokio::test]
 async fn a_client_that_vanishes_mid_route_chat_ends_the_servers_work() {
     let server = spawn_test_server().await;
-    let (url, live) = (server.url.clone(), server.live.clone());
+    let live = server.live.clone();
     let here = point(3.0, 3.0);
 
-    // The client runs on a runtime of its own, which is then dropped with the chat still
-    // open: its sockets close at once, as when a client process dies mid-call.
-    tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let open_chat = runtime.block_on(async {
-            let mut guide = RouteGuideClient::new(client::connect(&url).await.unwrap());
-            let (sender, outgoing) = mpsc::unbounded();
-            sender.unbounded_send(note(here, "hello")).unwrap();
-            sender.unbounded_send(note(here, "anyone?")).unwrap();
-            let mut replies = open_chat(&mut guide, outgoing).await;
-            assert_eq!(next_reply(&mut replies).await, "hello");
-            (sender, replies)
-        });
+    vanish_mid_call(server.url.clone(), move |channel| async move {
+        let mut guide = RouteGuideClient::new(channel);
+        let (sender, outgoing) = mpsc::unbounded();
+        sender.unbounded_send(note(here, "hello")).unwrap();
+        sender.unbounded_send(note(here, "anyone?")).unwrap();
+        let mut replies = open_chat(&mut guide, outgoing).await;
+        assert_eq!(next_reply(&mut replies).await, "hello");
         assert_eq!(
             live.count(),
             1,
             "the chat is open: the client never closed its stream"
         );
-        drop(runtime);
-        drop(open_chat);
+        (sender, replies)
     })
-    .await
-    .unwrap();
+    .await;
 
     server.wait_until_idle().await;
     assert_eq!(

@@ -3,7 +3,7 @@
 //! The listener is bound before the server task starts, so a client can connect at once:
 //! no test sleeps to wait for a server.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use grpc_tour::{
     calls::LiveCalls,
@@ -116,6 +116,32 @@ impl TestServer {
             .expect("the server stops in time")
             .expect("the server task does not panic")
     }
+}
+
+/// Runs `open_call` as a client on a runtime of its own, then drops that runtime while what
+/// `open_call` returned (the call's streams) is still alive: the client's sockets close at
+/// once, as when a client process dies mid-call. `open_call` should return only once its
+/// call is under way on the server.
+pub async fn vanish_mid_call<F, Fut, T>(url: String, open_call: F)
+where
+    F: FnOnce(Channel) -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let open = runtime.block_on(async {
+            let channel = client::connect(&url).await.unwrap();
+            open_call(channel).await
+        });
+        drop(runtime);
+        drop(open);
+    })
+    .await
+    .unwrap();
 }
 
 /// Asserts that a call failed with `code` and a message that contains `fragment`.
