@@ -126,8 +126,8 @@ impl FeatureDb {
             places: Vec::with_capacity(entries.len()),
             by_location: HashMap::with_capacity(entries.len()),
         };
-        // Positions in the source, so errors can point at the entry a person must fix.
-        let mut source_index = HashMap::with_capacity(entries.len());
+        // Each place's position in the source, so an error can point at the entry to fix.
+        let mut source_index = Vec::with_capacity(entries.len());
         for (index, JsonFeature { location, name }) in entries.into_iter().enumerate() {
             let location = Point {
                 latitude: location.latitude,
@@ -143,7 +143,7 @@ impl FeatureDb {
             match db.by_location.entry(key) {
                 Entry::Occupied(earlier) => {
                     return Err(FeaturesError::SharedLocation {
-                        first: source_index[earlier.get()],
+                        first: source_index[*earlier.get()],
                         second: index,
                         latitude: key.0,
                         longitude: key.1,
@@ -153,7 +153,7 @@ impl FeatureDb {
                     slot.insert(db.places.len());
                 }
             }
-            source_index.insert(db.places.len(), index);
+            source_index.push(index);
             db.places.push(Place { location, name });
         }
         Ok(db)
