@@ -11,11 +11,11 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::Parser;
 use grpc_tour::{
-    client::{self, ServerArgs},
+    client::{self, Compress, ServerArgs, TourChannel},
     proto::{Point, route_guide_client::RouteGuideClient},
     route_guide::landmarks::{ARRAKEEN, OPEN_DESERT},
 };
-use tonic::{Request, transport::Channel};
+use tonic::Request;
 
 /// How long each call may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -33,7 +33,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), client::Error> {
-    let mut guide = RouteGuideClient::new(args.server.connect().await?);
+    let mut guide =
+        RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
     for point in [ARRAKEEN, OPEN_DESERT] {
         show_feature_at(&mut guide, point).await?;
     }
@@ -41,7 +42,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
 }
 
 async fn show_feature_at(
-    guide: &mut RouteGuideClient<Channel>,
+    guide: &mut RouteGuideClient<TourChannel>,
     point: Point,
 ) -> Result<(), client::Error> {
     let mut request = Request::new(point);

@@ -5,13 +5,15 @@
 //! cargo run --example list_features -- --server http://127.0.0.1:50051
 //! ```
 //!
-//! One request, many responses: the client reads the stream until the server ends it.
+//! One request, many responses: the client reads the stream until the server ends it, or
+//! until it has read `--take N` features and hangs up. Hanging up is how a client cancels a
+//! stream: dropping it resets the HTTP/2 stream, and the server stops producing at once.
 
 use std::{process::ExitCode, time::Duration};
 
 use clap::Parser;
 use grpc_tour::{
-    client::{self, ServerArgs},
+    client::{self, Compress, ServerArgs},
     proto::{Point, Rectangle, route_guide_client::RouteGuideClient},
 };
 use tonic::Request;
@@ -36,6 +38,9 @@ const SOUTHERN_DESERT: Rectangle = Rectangle {
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// Stop after N features, cancelling the rest of the stream.
+    #[arg(long, value_name = "N")]
+    take: Option<usize>,
 }
 
 #[tokio::main]
@@ -44,7 +49,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), client::Error> {
-    let mut guide = RouteGuideClient::new(args.server.connect().await?);
+    let mut guide =
+        RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
 
     let mut request = Request::new(SOUTHERN_DESERT);
     request.set_timeout(DEADLINE);
@@ -55,6 +61,12 @@ async fn run(args: Args) -> Result<(), client::Error> {
         count += 1;
         let location = feature.location.unwrap_or_default();
         println!("{:?} at {location}", feature.name);
+        if args.take == Some(count) {
+            // Dropping the stream cancels the call; the server sees the reset at once.
+            drop(features);
+            println!("took {count} features and hung up");
+            return Ok(());
+        }
     }
     println!("{count} features in the southern desert");
     Ok(())

@@ -13,7 +13,7 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    client::{self, ServerArgs},
+    client::{self, Compress, ServerArgs},
     proto::{Point, route_guide_client::RouteGuideClient},
     route_guide::landmarks::{
         ARRAKEEN, CAVE_OF_BIRDS, RESIDENCY_GARDENS, SIETCH_TABR, WATER_SELLERS_MARKET,
@@ -54,7 +54,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), client::Error> {
-    let mut guide = RouteGuideClient::new(args.server.connect().await?);
+    let mut guide =
+        RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
 
     // The request is a stream: each point is sent when the stream yields it.
     let points = stream::iter(ROUTE).then(|point| async move {

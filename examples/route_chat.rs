@@ -15,7 +15,7 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    client::{self, ServerArgs},
+    client::{self, Compress, ServerArgs},
     proto::{RouteNote, route_guide_client::RouteGuideClient},
     route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
 };
@@ -40,7 +40,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), client::Error> {
-    let mut guide = RouteGuideClient::new(args.server.connect().await?);
+    let mut guide =
+        RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
 
     let notes = [
         (ARRAKEEN, "The spice must flow"),

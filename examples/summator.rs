@@ -13,7 +13,7 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::Parser;
 use grpc_tour::{
-    client::{self, ServerArgs},
+    client::{self, Compress, ServerArgs},
     proto::{SumRequest, summator_client::SummatorClient},
 };
 use tonic::Request;
@@ -41,7 +41,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), client::Error> {
-    let mut summator = SummatorClient::new(args.server.connect().await?);
+    let mut summator =
+        SummatorClient::new(args.server.connect().await?).compressed(args.server.compress);
 
     let mut request = Request::new(SumRequest {
         value1: args.value1,

@@ -4,7 +4,7 @@
 //! in the tutorial. Randomness and tests get along through a seed: the server takes
 //! `--seed N`, and the same seed gives the same sequence of answers.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Duration};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use tonic::{Request, Response, Status};
@@ -20,6 +20,9 @@ pub struct Mentat {
     /// The source of every verdict. A `std` mutex is right here: it is held only for one
     /// coin flip, never across an `.await`.
     rng: Mutex<StdRng>,
+    /// How long each verdict takes. Zero, unless the server was asked to be slow so that a
+    /// learner can watch a client's deadline pass.
+    thinking: Duration,
 }
 
 impl Mentat {
@@ -31,22 +34,23 @@ impl Mentat {
         };
         Mentat {
             rng: Mutex::new(rng),
+            thinking: Duration::ZERO,
         }
+    }
+
+    /// The same Mentat, taking `thinking` to reach each verdict.
+    pub fn thinking_for(self, thinking: Duration) -> Self {
+        Mentat { thinking, ..self }
     }
 
     /// Judges whether `name` is the Muad'Dib, in the words of the tutorial.
     pub fn judge(&self, name: &str) -> Result<String, Error> {
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(Error::invalid(
-                "message",
-                "must name the one you found, but it is blank",
-            ));
-        }
+        Ok(self.verdict_on(named(name)?))
+    }
+
+    fn verdict_on(&self, name: &str) -> String {
         let verdict = if self.flip_coin() { "YES" } else { "NO" };
-        Ok(format!(
-            "Hello minion, you ask me if {name} is the Muad'Dib... {verdict}!"
-        ))
+        format!("Hello minion, you ask me if {name} is the Muad'Dib... {verdict}!")
     }
 
     fn flip_coin(&self) -> bool {
@@ -60,6 +64,18 @@ impl Mentat {
     }
 }
 
+/// The name a soldier reported, trimmed; a blank one is refused.
+fn named(name: &str) -> Result<&str, Error> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::invalid(
+            "message",
+            "must name the one you found, but it is blank",
+        ));
+    }
+    Ok(name)
+}
+
 #[tonic::async_trait]
 impl dune_server::Dune for Mentat {
     /// Unary: answers whether the one the soldier found is the Muad'Dib.
@@ -67,7 +83,15 @@ impl dune_server::Dune for Mentat {
         &self,
         request: Request<WeFoundHim>,
     ) -> Result<Response<DidYouReally>, Status> {
-        let message = self.judge(&request.into_inner().message)?;
+        let request = request.into_inner();
+        // Checked before thinking, so that a bad question is refused at once.
+        let name = named(&request.message)?;
+        if !self.thinking.is_zero() {
+            // An `.await`, not a blocking sleep: other calls go on while this one waits,
+            // and a call past its deadline is dropped right here.
+            tokio::time::sleep(self.thinking).await;
+        }
+        let message = self.verdict_on(name);
         Ok(Response::new(DidYouReally { message }))
     }
 }

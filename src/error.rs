@@ -3,9 +3,11 @@
 //! The services return `Result<_, Error>` from their plain-Rust helpers and let `?` turn the
 //! error into a `tonic::Status` through the one `From` below. Keeping the mapping in one
 //! place means a client always gets the same status code for the same mistake, and the
-//! message always says *which* field was wrong, so a caller can fix its request.
+//! message always says *which* field was wrong, so a caller can fix its request. The same
+//! field and problem also travel as a `google.rpc.BadRequest` detail, for programs.
 
 use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Every way a request can fail in grpc-tour.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -76,7 +78,23 @@ impl Error {
 }
 
 impl From<Error> for Status {
+    /// The status, and for a bad field the standard `google.rpc.BadRequest` detail too: a
+    /// client in any language can then read *which* field was wrong and why, without
+    /// parsing the message.
     fn from(error: Error) -> Self {
-        Status::new(error.code(), error.to_string())
+        let (code, message) = (error.code(), error.to_string());
+        match error {
+            Error::Missing { field } => Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_bad_request_violation(field, "is required"),
+            ),
+            Error::Invalid { field, problem } => Status::with_error_details(
+                code,
+                message,
+                ErrorDetails::with_bad_request_violation(field, problem),
+            ),
+            Error::OutOfRange(_) | Error::Full(_) => Status::new(code, message),
+        }
     }
 }

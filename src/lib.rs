@@ -20,8 +20,11 @@
 //! - [`summator`], [`dune`], [`route_guide`]: one module per service; each handler is a thin
 //!   wrapper over plain functions that are tested without a server.
 //! - [`error`]: the one error type of the services, and how it becomes a gRPC status.
-//! - [`calls`]: the layer around every call: a live-call gauge and one log line per call.
-//! - [`server`]: all services in one tonic server, run on a listener until shutdown.
+//! - [`layers`]: what wraps every call: request ids, a tracing span and the live-call
+//!   gauge, deadlines and the shutdown cutoff, the bearer token.
+//! - [`server`]: all services in one tonic server, with health checks, reflection, limits,
+//!   compression and TLS, run on a listener until a graceful shutdown.
+//! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
 //! - [`client`]: how the examples reach a server, or start one in-process.
 //!
 //! The binary (`src/main.rs`) only parses flags, binds the address and calls
@@ -29,11 +32,12 @@
 
 #![warn(missing_docs)]
 
-pub mod calls;
 pub mod client;
 pub mod dune;
 pub mod error;
+pub mod layers;
 pub mod proto;
 pub mod route_guide;
 pub mod server;
 pub mod summator;
+pub mod tls;

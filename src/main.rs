@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run                                # serves on 127.0.0.1:50051
 //! cargo run -- --seed 7 --addr 127.0.0.1:0 # reproducible verdicts, any free port
+//! cargo run -- certs tls/                  # a throwaway CA and certificates, for --tls-*
 //! cargo run -- --help
 //! ```
 //!
@@ -10,13 +11,14 @@
 //! or SIGTERM; everything else lives in the library. `RUST_LOG` sets what is logged
 //! (default `info`: one line per call).
 
-use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use grpc_tour::{
     route_guide::{features::FeatureDb, notes},
-    server::{Config, TourServer},
+    server::{Config, Limits, TourServer},
+    tls::{ServerTlsFiles, Throwaway},
 };
 use tokio::{
     net::TcpListener,
@@ -26,8 +28,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Serves the grpc-tour services: Summator, Dune and RouteGuide.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// The address to listen on (port 0: any free port, logged at start-up).
     #[arg(long, default_value = "127.0.0.1:50051")]
     addr: SocketAddr,
@@ -45,6 +50,32 @@ struct Args {
     /// RESOURCE_EXHAUSTED rather than silently dropped.
     #[arg(long, default_value_t = notes::DEFAULT_CAPACITY)]
     max_notes: usize,
+
+    /// Makes the Mentat think this long before each verdict, so that a client with a
+    /// shorter deadline sees DEADLINE_EXCEEDED (try `--mentat-delay 2s`).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    mentat_delay: Duration,
+
+    /// Requires `authorization: Bearer TOKEN` on every tour call; health checks and
+    /// reflection stay open.
+    #[arg(long, env = "GRPC_TOUR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    #[command(flatten)]
+    tls: ServerTlsFiles,
+
+    #[command(flatten)]
+    limits: Limits,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes a throwaway CA, a server certificate for localhost and 127.0.0.1, and a
+    /// client certificate into DIR, to try --tls-cert, --tls-key and --client-ca with.
+    Certs {
+        /// Where to write ca.pem, server.pem, server.key, client.pem and client.key.
+        dir: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -68,15 +99,24 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(Command::Certs { dir }) = &args.command {
+        return write_certs(dir);
+    }
     let features = match &args.features {
         Some(path) => FeatureDb::load(path)?,
         None => FeatureDb::embedded(),
     };
     let config = Config {
         seed: args.seed,
+        mentat_delay: args.mentat_delay,
         features,
         max_notes: args.max_notes,
+        token: args.token,
+        tls: args.tls.load()?,
+        limits: args.limits,
     };
+    let (features, tls) = (config.features.len(), config.tls.is_some());
+    let server = TourServer::new(config)?;
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -85,7 +125,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     tracing::info!(
         addr = %listener.local_addr()?,
-        features = config.features.len(),
+        features,
+        tls,
         "serving Summator, Dune and RouteGuide"
     );
     let shutdown = async move {
@@ -93,9 +134,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
         }
-        tracing::info!("shutting down: no new calls; calls in flight may finish");
     };
-    TourServer::new(config).serve(listener, shutdown).await?;
+    server.serve(listener, shutdown).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+fn write_certs(dir: &std::path::Path) -> anyhow::Result<()> {
+    for path in Throwaway::generate()?.write_to(dir)? {
+        println!("wrote {}", path.display());
+    }
+    let dir = dir.display();
+    println!(
+        "serve:  cargo run -- --tls-cert {dir}/server.pem --tls-key {dir}/server.key [--client-ca {dir}/ca.pem]"
+    );
+    println!(
+        "call:   cargo run --example summator -- --ca {dir}/ca.pem [--cert {dir}/client.pem --key {dir}/client.key]"
+    );
     Ok(())
 }

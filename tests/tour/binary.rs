@@ -98,11 +98,16 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
     }
     let logged = |fragments: &[&str]| rest.iter().any(|l| fragments.iter().all(|f| l.contains(f)));
     assert!(
-        logged(&["method=/tour.Summator/Sum", "status=Ok", "latency="]),
+        logged(&[
+            "service=tour.Summator method=Sum peer=127.0.0.1:",
+            "request_id=",
+            "latency=",
+            "status=Ok"
+        ]),
         "{rest:#?}"
     );
     assert!(
-        logged(&["method=/tour.RouteGuide/GetFeature", "status=Ok"]),
+        logged(&["service=tour.RouteGuide method=GetFeature", "status=Ok"]),
         "{rest:#?}"
     );
     assert!(

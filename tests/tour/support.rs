@@ -6,8 +6,8 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use grpc_tour::{
-    calls::LiveCalls,
     client,
+    layers::observe::LiveCalls,
     proto::{
         Point, dune_client::DuneClient, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
@@ -60,7 +60,7 @@ pub async fn spawn_server_with_features(json: &str) -> TestServer {
 pub async fn spawn_server(config: Config) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = TourServer::new(config);
+    let server = TourServer::new(config).expect("the test configuration is valid");
     let (live, notes) = (server.live_calls(), server.notes());
     let (shutdown, signal) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(listener, async {

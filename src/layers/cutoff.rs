@@ -1,0 +1,271 @@
+//! Ending the calls the server will no longer wait for: those past their deadline, and those
+//! still running when the shutdown grace period is over.
+//!
+//! A gRPC client sends its deadline as a `grpc-timeout` header ("answer within 500 ms").
+//! Past it, the answer is useless: the server should stop working on the call and tell the
+//! client `DEADLINE_EXCEEDED`. tonic's server does part of this: it honours `grpc-timeout`
+//! only until the response *headers* are sent, so a stream that has started runs on
+//! forever, and it reports `CANCELLED`. This layer covers the whole call, streams included,
+//! and reports the code the gRPC spec asks for. It also gives every call a server-side
+//! limit, so that a client that sets no deadline cannot hold a call open forever.
+//!
+//! The same mechanism ends the calls still open when a graceful shutdown's grace period is
+//! over: they get `UNAVAILABLE`, the code that tells a client to retry elsewhere.
+//!
+//! Ending a call means: before the response starts, answer with the status alone and drop
+//! the handler's future; once it has started, send the status as the trailers and drop the
+//! response stream. Dropping is what stops the server's work, as when a client hangs up.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use http::{HeaderMap, HeaderValue};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// How much sooner than the client's deadline this layer ends a call. tonic's own
+/// `grpc-timeout` check runs outside this layer and starts its clock a moment earlier; ending
+/// the call first is what makes the client see `DEADLINE_EXCEEDED` rather than tonic's
+/// `CANCELLED`. A millisecond is far more than that moment and far less than any deadline
+/// worth setting.
+const AHEAD_OF_TONIC: Duration = Duration::from_millis(1);
+
+/// The layer that ends calls; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct CutoffLayer {
+    max_deadline: Duration,
+    grace_over: CancellationToken,
+}
+
+impl CutoffLayer {
+    /// Ends each call at the client's deadline or after `max_deadline`, whichever is
+    /// sooner, and every call still open once `grace_over` is cancelled.
+    pub fn new(max_deadline: Duration, grace_over: CancellationToken) -> Self {
+        CutoffLayer {
+            max_deadline,
+            grace_over,
+        }
+    }
+
+    fn cutoff_for(&self, headers: &HeaderMap) -> Cutoff {
+        let timeout = match headers.get("grpc-timeout").and_then(parse_grpc_timeout) {
+            Some(client) => client.saturating_sub(AHEAD_OF_TONIC).min(self.max_deadline),
+            None => self.max_deadline,
+        };
+        let grace_over = self.grace_over.clone();
+        Box::pin(async move {
+            tokio::select! {
+                () = tokio::time::sleep(timeout) => Status::deadline_exceeded(format!(
+                    "the call's deadline passed ({} after it began)",
+                    humantime::format_duration(timeout)
+                )),
+                () = grace_over.cancelled_owned() => Status::unavailable(
+                    "the server is shutting down and the grace period for calls in flight is over"
+                ),
+            }
+        })
+    }
+}
+
+/// The moment a call must end, and the status it ends with.
+type Cutoff = Pin<Box<dyn Future<Output = Status> + Send>>;
+
+/// Parses a `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`),
+/// as the gRPC over HTTP/2 spec defines it. (tonic has a parser, but it is private.)
+fn parse_grpc_timeout(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?;
+    let (digits, unit) = text.split_at_checked(text.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+impl<S> Layer<S> for CutoffLayer {
+    type Service = CutoffService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CutoffService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service that [`CutoffLayer`] wraps around the server's routes.
+#[derive(Debug, Clone)]
+pub struct CutoffService<S> {
+    inner: S,
+    layer: CutoffLayer,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for CutoffService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+{
+    type Response = http::Response<CutoffBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let cutoff = self.layer.cutoff_for(request.headers());
+        ResponseFuture {
+            inner: self.inner.call(request),
+            cutoff: Some(cutoff),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`CutoffService`]: the handler's answer, unless the cutoff
+    /// comes first.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        cutoff: Option<Cutoff>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<CutoffBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(response) = this.inner.poll(cx) {
+            let cutoff = this.cutoff.take();
+            return Poll::Ready(
+                response.map(|response| response.map(|inner| CutoffBody::running(inner, cutoff))),
+            );
+        }
+        match this.cutoff.as_mut().map(|cutoff| cutoff.as_mut().poll(cx)) {
+            // A status with no body: gRPC's "trailers-only" response.
+            Some(Poll::Ready(status)) => Poll::Ready(Ok(status.into_http())),
+            _ => Poll::Pending,
+        }
+    }
+}
+
+pin_project! {
+    /// A response body that ends with the cutoff's status if the cutoff comes before the
+    /// body's own end.
+    pub struct CutoffBody<B> {
+        // `None` once ended: by the cutoff, or for a response that never had a body.
+        #[pin]
+        inner: Option<B>,
+        cutoff: Option<Cutoff>,
+    }
+}
+
+impl<B> CutoffBody<B> {
+    fn running(inner: B, cutoff: Option<Cutoff>) -> Self {
+        CutoffBody {
+            inner: Some(inner),
+            cutoff,
+        }
+    }
+}
+
+impl<B> Default for CutoffBody<B> {
+    fn default() -> Self {
+        CutoffBody {
+            inner: None,
+            cutoff: None,
+        }
+    }
+}
+
+impl<B: Body> Body for CutoffBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        // The cutoff first: a stream with plenty to send would otherwise never give it a
+        // chance.
+        if let Some(Poll::Ready(status)) = this.cutoff.as_mut().map(|c| c.as_mut().poll(cx)) {
+            *this.cutoff = None;
+            // Dropping the handler's stream is what stops its work.
+            this.inner.set(None);
+            let mut trailers = HeaderMap::new();
+            // Only fails for a message that is not a valid header; ours all are.
+            let _ = status.add_header(&mut trailers);
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(inner.poll_frame(cx));
+        let finished = match &frame {
+            Some(Ok(frame)) => frame.is_trailers(),
+            _ => true,
+        };
+        if finished {
+            // The call's own status is on its way: too late for the cutoff to send another.
+            *this.cutoff = None;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or(SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Option<Duration> {
+        parse_grpc_timeout(&HeaderValue::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn parses_every_unit_of_the_spec() {
+        assert_eq!(parse("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse("4S"), Some(Duration::from_secs(4)));
+        assert_eq!(parse("500m"), Some(Duration::from_millis(500)));
+        assert_eq!(parse("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse("99999999n"), Some(Duration::from_nanos(99_999_999)));
+    }
+
+    #[test]
+    fn refuses_what_the_spec_does_not_allow() {
+        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "1 S"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! One tonic server that serves every service of the tour, with what production needs
+//! around them: health checks, reflection, limits, compression, TLS and a graceful shutdown.
+//!
+//! [`TourServer::new`] builds the services and the state they share from a [`Config`],
+//! without touching the network; [`TourServer::serve`] then runs them on a listener the
+//! caller has already bound, until a shutdown future completes. Binding first means the
+//! address is known, and connectable, before the server task even starts: the binary binds
+//! `--addr`, the tests and examples bind `127.0.0.1:0`, and nobody has to sleep and hope.
+//!
+//! A shutdown goes in three steps. Health checks turn to `NOT_SERVING`, so that load
+//! balancers stop sending new calls; the server stops accepting connections and calls; the
+//! calls in flight get the grace period to finish, and those still open then are ended
+//! with `UNAVAILABLE`.
+
+mod config;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::oneshot};
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    codec::CompressionEncoding,
+    server::NamedService,
+    transport::{self, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+pub use config::{Config, Limits};
+
+use crate::{
+    dune::Mentat,
+    layers::{TourLayers, auth::AuthLayer, cutoff::CutoffLayer, observe::LiveCalls},
+    proto::{
+        self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
+        summator_server::SummatorServer,
+    },
+    route_guide::{RouteGuide, notes::NoteStore},
+    summator::Summator,
+};
+
+/// How long after the grace period `serve` still waits for connections to close. Ending a
+/// call only queues its status; this is the time to send it.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
+/// Applies the message limits and compression to one generated service. A macro because
+/// the generated servers share these methods but no trait that has them.
+macro_rules! tuned {
+    ($service:expr, $limits:expr) => {
+        $service
+            .max_decoding_message_size($limits.max_message_size)
+            .max_encoding_message_size($limits.max_message_size)
+            // Accept compressed requests, and compress responses for the clients that say
+            // (in `grpc-accept-encoding`) that they can read them.
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .send_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Zstd)
+    };
+}
+
+/// The tour's three services and the state they share, ready to serve.
+#[derive(Debug)]
+pub struct TourServer {
+    mentat: Mentat,
+    route_guide: RouteGuide,
+    notes: Arc<NoteStore>,
+    live: LiveCalls,
+    auth: AuthLayer,
+    tls: Option<transport::ServerTlsConfig>,
+    limits: Limits,
+}
+
+/// Why a server could not be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The token cannot be sent as metadata.
+    #[error("the token must be printable ASCII, as it travels in a header")]
+    BadToken,
+}
+
+impl TourServer {
+    /// Builds the services from `config`.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let notes = Arc::new(NoteStore::new(config.max_notes));
+        Ok(TourServer {
+            mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
+            route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),
+            notes,
+            live: LiveCalls::default(),
+            auth: AuthLayer::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
+            tls: config.tls,
+            limits: config.limits,
+        })
+    }
+
+    /// The gauge of calls in progress on this server.
+    pub fn live_calls(&self) -> LiveCalls {
+        self.live.clone()
+    }
+
+    /// The chat notes this server stores.
+    pub fn notes(&self) -> Arc<NoteStore> {
+        Arc::clone(&self.notes)
+    }
+
+    /// Serves every service on `listener` until `shutdown` completes, then shuts down as
+    /// the module documentation describes, and returns.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), transport::Error> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for service in TOUR_SERVICES {
+            health
+                .set_service_status(service, ServingStatus::Serving)
+                .await;
+        }
+        let grace_over = CancellationToken::new();
+        let (stopping, stopped_accepting) = oneshot::channel();
+        let stop_accepting = async move {
+            shutdown.await;
+            set_not_serving(&health).await;
+            tracing::info!("shutting down: no new calls; calls in flight may finish");
+            let _ = stopping.send(());
+        };
+        let limits = &self.limits;
+
+        let mut builder = transport::Server::builder()
+            .max_concurrent_streams(Some(limits.max_concurrent_streams))
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls)?;
+        }
+        let router = builder
+            .layer(TourLayers::new(
+                self.live,
+                CutoffLayer::new(limits.max_deadline, grace_over.clone()),
+                self.auth,
+            ))
+            .add_service(health_service)
+            .add_service(reflection_v1())
+            .add_service(reflection_v1alpha())
+            .add_service(tuned!(SummatorServer::new(Summator), limits))
+            .add_service(tuned!(DuneServer::new(self.mentat), limits))
+            .add_service(tuned!(RouteGuideServer::new(self.route_guide), limits));
+
+        // gRPC sends many small frames; without TCP_NODELAY, Nagle's algorithm holds them
+        // back waiting for ACKs, adding tens of milliseconds to a call.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serving = router.serve_with_incoming_shutdown(incoming, stop_accepting);
+        let grace_period = limits.grace_period;
+        let draining = async move {
+            if stopped_accepting.await.is_err() {
+                // The server ended without a shutdown (an error): nothing to drain.
+                return std::future::pending().await;
+            }
+            tokio::time::sleep(grace_period).await;
+            tracing::warn!(
+                ?grace_period,
+                "grace period over: ending the calls in flight"
+            );
+            grace_over.cancel();
+            tokio::time::sleep(AFTER_GRACE).await;
+        };
+        tokio::select! {
+            served = serving => served,
+            () = draining => {
+                // Connections that still have not closed (a peer that stopped reading) are
+                // left to die with the process rather than hold up the shutdown.
+                tracing::warn!("connections still open after the grace period; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The names health checks know the tour's services by, beside the whole server's `""`.
+const TOUR_SERVICES: [&str; 3] = [
+    <SummatorServer<Summator> as NamedService>::NAME,
+    <DuneServer<Mentat> as NamedService>::NAME,
+    <RouteGuideServer<RouteGuide> as NamedService>::NAME,
+];
+
+async fn set_not_serving(health: &HealthReporter) {
+    for service in TOUR_SERVICES.into_iter().chain([""]) {
+        health
+            .set_service_status(service, ServingStatus::NotServing)
+            .await;
+    }
+}
+
+/// Server reflection, as the `grpc.reflection.v1` protocol that current tools (buf curl,
+/// grpcurl 1.9+, Python's reflection client) speak.
+fn reflection_v1() -> tonic_reflection::server::v1::ServerReflectionServer<
+    impl tonic_reflection::server::v1::ServerReflection,
+> {
+    reflection()
+        .build_v1()
+        .expect("the descriptor sets built into the binary are valid")
+}
+
+/// The same, as the older `v1alpha` protocol, for grpcurl 1.8 and other older tools.
+fn reflection_v1alpha() -> tonic_reflection::server::v1alpha::ServerReflectionServer<
+    impl tonic_reflection::server::v1alpha::ServerReflection,
+> {
+    reflection()
+        .build_v1alpha()
+        .expect("the descriptor sets built into the binary are valid")
+}
+
+/// Reflection over the tour's proto and the health service's, from the descriptor set that
+/// `build.rs` writes: so a client with no `.proto` file can list and call every service.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}

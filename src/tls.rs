@@ -1,0 +1,237 @@
+//! TLS and mutual TLS, with rustls through tonic: the flags that load certificates from PEM
+//! files, and a throwaway certificate authority to try them with.
+//!
+//! With TLS, the client checks that the server's certificate was signed by a CA it trusts
+//! (`--ca`) and names the host it dialled. With *mutual* TLS the server checks the client
+//! the same way (`--client-ca`), so only clients holding a certificate from that CA can
+//! connect at all: authentication before the first byte of gRPC.
+//!
+//! `grpc-tour certs DIR` writes a CA, a server certificate for `localhost` and
+//! `127.0.0.1`, and a client certificate, all signed by that CA and made fresh each time
+//! with `rcgen`: no openssl commands, and no private key is ever committed.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+
+/// Why certificates could not be loaded or made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A certificate could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// rcgen could not make a certificate.
+    #[error("cannot make a certificate")]
+    Generate(#[from] rcgen::Error),
+}
+
+/// The server's TLS flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerTlsFiles {
+    /// Serve TLS with this certificate (chain), in PEM; needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert, in PEM.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: also require each client to present a certificate signed by this CA.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServerTlsFiles {
+    /// The server's TLS settings, or `None` to serve plaintext.
+    pub fn load(&self) -> Result<Option<ServerTlsConfig>, TlsError> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let client_ca = self.client_ca.as_deref().map(read).transpose()?;
+        Ok(Some(server_config(read(cert)?, read(key)?, client_ca)))
+    }
+}
+
+/// TLS with the server's certificate and key; with `client_ca`, mutual TLS.
+pub fn server_config(
+    cert: impl AsRef<[u8]>,
+    key: impl AsRef<[u8]>,
+    client_ca: Option<impl AsRef<[u8]>>,
+) -> ServerTlsConfig {
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    match client_ca {
+        Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+        None => config,
+    }
+}
+
+/// The client's TLS flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClientTlsFiles {
+    /// Connect with TLS, trusting servers whose certificate this CA signed (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<PathBuf>,
+
+    /// Mutual TLS: present this client certificate (PEM); needs --key and --ca.
+    #[arg(long, value_name = "PEM", requires_all = ["key", "ca"])]
+    pub cert: Option<PathBuf>,
+
+    /// The private key of --cert, in PEM.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl ClientTlsFiles {
+    /// The client's TLS settings, or `None` to connect in plaintext.
+    pub fn load(&self) -> Result<Option<ClientTlsConfig>, TlsError> {
+        let Some(ca) = &self.ca else {
+            return Ok(None);
+        };
+        let identity = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        Ok(Some(client_config(read(ca)?, identity)))
+    }
+}
+
+/// TLS that trusts `ca`; with `identity` (certificate, key), mutual TLS.
+pub fn client_config(
+    ca: impl AsRef<[u8]>,
+    identity: Option<(impl AsRef<[u8]>, impl AsRef<[u8]>)>,
+) -> ClientTlsConfig {
+    let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    match identity {
+        Some((cert, key)) => config.identity(Identity::from_pem(cert, key)),
+        None => config,
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A throwaway certificate authority, with a server and a client certificate it signed,
+/// all in PEM. For trying TLS and for tests; never for anything that matters.
+#[derive(Debug, Clone)]
+pub struct Throwaway {
+    /// The CA's certificate: what clients (`--ca`) and mTLS servers (`--client-ca`) trust.
+    pub ca_cert: String,
+    /// The server's certificate, for `localhost` and `127.0.0.1`.
+    pub server_cert: String,
+    /// The server's private key.
+    pub server_key: String,
+    /// The client's certificate, for mutual TLS.
+    pub client_cert: String,
+    /// The client's private key.
+    pub client_key: String,
+}
+
+/// The names the throwaway server certificate is valid for: how a client on the same
+/// machine dials the server.
+pub const SERVER_NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+
+impl Throwaway {
+    /// Makes a new CA and two certificates, with fresh keys.
+    pub fn generate() -> Result<Self, TlsError> {
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "grpc-tour throwaway CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+
+        let (server_cert, server_key) = leaf(
+            &ca,
+            SERVER_NAMES.map(String::from).to_vec(),
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )?;
+        let (client_cert, client_key) = leaf(
+            &ca,
+            vec!["grpc-tour-client".to_owned()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        )?;
+        Ok(Throwaway {
+            ca_cert: ca.pem(),
+            server_cert,
+            server_key,
+            client_cert,
+            client_key,
+        })
+    }
+
+    /// Writes the five PEM files into `dir` (created if needed) and returns their paths.
+    /// The keys are readable by their owner only.
+    pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, TlsError> {
+        let write_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| TlsError::Write { path, source }
+        };
+        fs::create_dir_all(dir).map_err(write_error(dir))?;
+        let files = [
+            ("ca.pem", &self.ca_cert, false),
+            ("server.pem", &self.server_cert, false),
+            ("server.key", &self.server_key, true),
+            ("client.pem", &self.client_cert, false),
+            ("client.key", &self.client_key, true),
+        ];
+        let mut written = Vec::new();
+        for (name, pem, secret) in files {
+            let path = dir.join(name);
+            write_file(&path, pem, secret).map_err(write_error(&path))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+/// A certificate for `names`, signed by `ca`, and its new key, both in PEM.
+fn leaf(
+    ca: &CertifiedIssuer<'_, KeyPair>,
+    names: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> Result<(String, String), rcgen::Error> {
+    let mut params = CertificateParams::new(names.clone())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, &names[0]);
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, ca)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn write_file(path: &Path, contents: &str, secret: bool) -> io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    if secret {
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
