@@ -13,13 +13,14 @@ use std::{error::Error as _, future, io, process::ExitCode, time::Duration};
 
 use tokio::net::TcpListener;
 use tonic::{
-    Request, Status,
+    Request, Status, TimeoutExpired,
     codec::CompressionEncoding,
     metadata::AsciiMetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
     transport::{self, Channel, ClientTlsConfig, Endpoint},
 };
 use tonic_types::StatusExt;
+use tower::util::MapErr;
 
 use crate::{
     proto::{
@@ -79,9 +80,36 @@ impl From<Compression> for CompressionEncoding {
     }
 }
 
-/// The channel the examples call through: a connection, and the metadata every call on it
-/// carries.
-pub type TourChannel = InterceptedService<Channel, CallMetadata>;
+/// The channel the examples call through: a connection, a passed deadline reported as
+/// `DEADLINE_EXCEEDED`, and the metadata every call carries.
+pub type TourChannel = InterceptedService<MapErr<Channel, DeadlineFix>, CallMetadata>;
+
+/// See [`deadline_exceeded_not_cancelled`].
+pub type DeadlineFix = fn(transport::Error) -> Status;
+
+/// A channel that calls with `metadata`, and reports a passed deadline as such.
+pub fn tour_channel(channel: Channel, metadata: CallMetadata) -> TourChannel {
+    let fix: DeadlineFix = deadline_exceeded_not_cancelled;
+    InterceptedService::new(MapErr::new(channel, fix), metadata)
+}
+
+/// tonic's client enforces a call's deadline itself as well as sending it, and when its own
+/// timer fires first it reports `CANCELLED` ("Timeout expired"). The gRPC spec's code for a
+/// passed deadline is `DEADLINE_EXCEEDED`, whichever side noticed; tonic turns the error
+/// into the `Status` found in it, so this puts the right one there.
+fn deadline_exceeded_not_cancelled(error: transport::Error) -> Status {
+    let mut cause = error.source();
+    let mut timed_out = false;
+    while let Some(source) = cause {
+        timed_out |= source.is::<TimeoutExpired>();
+        cause = source.source();
+    }
+    if timed_out {
+        Status::deadline_exceeded("the deadline passed before the server answered")
+    } else {
+        Status::from_error(Box::new(error))
+    }
+}
 
 /// Adds the bearer token, if any, to every call.
 #[derive(Debug, Clone, Default)]
@@ -241,7 +269,7 @@ impl ServerArgs {
                 }
             },
         };
-        Ok(InterceptedService::new(channel, metadata))
+        Ok(tour_channel(channel, metadata))
     }
 }
 

@@ -26,6 +26,7 @@ use std::{
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tower_layer::Layer;
@@ -56,23 +57,42 @@ impl CutoffLayer {
     }
 
     fn cutoff_for(&self, headers: &HeaderMap) -> Cutoff {
-        let timeout = match headers.get("grpc-timeout").and_then(parse_grpc_timeout) {
-            Some(client) => client.saturating_sub(AHEAD_OF_TONIC).min(self.max_deadline),
+        let client = headers
+            .get("grpc-timeout")
+            .and_then(parse_grpc_timeout)
+            .filter(|client| *client < self.max_deadline);
+        let timeout = match client {
+            Some(client) => client.saturating_sub(AHEAD_OF_TONIC),
             None => self.max_deadline,
         };
+        // The clock starts now, as the call arrives, not when the future is first polled.
+        let deadline = Instant::now() + timeout;
+        let max_deadline = self.max_deadline;
         let grace_over = self.grace_over.clone();
         Box::pin(async move {
             tokio::select! {
-                () = tokio::time::sleep(timeout) => Status::deadline_exceeded(format!(
-                    "the call's deadline passed ({} after it began)",
-                    humantime::format_duration(timeout)
-                )),
+                () = tokio::time::sleep_until(deadline) => passed(client, max_deadline),
                 () = grace_over.cancelled_owned() => Status::unavailable(
                     "the server is shutting down and the grace period for calls in flight is over"
                 ),
             }
         })
     }
+}
+
+/// The status of a call past its deadline: the client's, or else the server's limit.
+fn passed(client: Option<Duration>, max_deadline: Duration) -> Status {
+    let message = match client {
+        Some(client) => format!(
+            "the client's deadline ({}) passed",
+            humantime::format_duration(client)
+        ),
+        None => format!(
+            "the call reached the server's limit of {} per call (--max-deadline)",
+            humantime::format_duration(max_deadline)
+        ),
+    };
+    Status::deadline_exceeded(message)
 }
 
 /// The moment a call must end, and the status it ends with.

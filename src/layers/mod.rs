@@ -9,12 +9,13 @@
 //! | 1     | `SetRequestId` (tower-http)     | gives each call an `x-request-id` if it has none    |
 //! | 2     | [`observe`]                     | a tracing span, the live-call gauge, one log line   |
 //! | 3     | `PropagateRequestId` (tower-http) | returns the request id in the response metadata |
-//! | 4     | [`cutoff`]                      | ends calls at their deadline or the grace period    |
-//! | 5     | [`auth`]                        | refuses tour calls without the bearer token         |
+//! | 4     | [`oversize`]                    | too-large messages: RESOURCE_EXHAUSTED, per spec    |
+//! | 5     | [`cutoff`]                      | ends calls at their deadline or the grace period    |
+//! | 6     | [`auth`]                        | refuses tour calls without the bearer token         |
 //!
 //! The order matters, outermost first: the request id exists before the span that records
-//! it; observing sits outside the cutoff and the token check, so the calls they end are
-//! logged and counted with the status the client saw.
+//! it; observing sits outside the others, so every call is logged and counted with the
+//! status the client saw, whichever layer set it.
 //!
 //! tonic adds its own layers outside ours (it records the peer's address, which the span
 //! reads, and applies its own `grpc-timeout` check, which [`cutoff`] finishes).
@@ -22,6 +23,7 @@
 pub mod auth;
 pub mod cutoff;
 pub mod observe;
+pub mod oversize;
 
 use tower::ServiceBuilder;
 use tower_http::{
@@ -33,6 +35,7 @@ use tower_layer::Layer;
 use auth::{AuthLayer, AuthService};
 use cutoff::{CutoffLayer, CutoffService};
 use observe::{LiveCalls, ObserveLayer, ObserveService};
+use oversize::{OversizeLayer, OversizeService};
 
 /// All the layers, in order, as one layer for tonic's `Server::layer`.
 #[derive(Debug, Clone)]
@@ -52,7 +55,7 @@ impl TourLayers {
 impl<S> Layer<S> for TourLayers {
     /// The type spells the order out: each layer wraps the ones after it.
     type Service = SetRequestId<
-        ObserveService<PropagateRequestId<CutoffService<AuthService<S>>>>,
+        ObserveService<PropagateRequestId<OversizeService<CutoffService<AuthService<S>>>>>,
         MakeRequestUuid,
     >;
 
@@ -61,6 +64,7 @@ impl<S> Layer<S> for TourLayers {
             .set_x_request_id(MakeRequestUuid)
             .layer(ObserveLayer::new(self.live.clone()))
             .propagate_x_request_id()
+            .layer(OversizeLayer)
             .layer(self.cutoff.clone())
             .layer(self.auth.clone())
             .service(routes)

@@ -5,8 +5,8 @@ use grpc_tour::proto::{Feature, Point, Rectangle};
 use tonic::Code;
 
 use crate::support::{
-    PATIENCE, TestServer, assert_status, features_json, point, spawn_server_with_features,
-    spawn_test_server,
+    PATIENCE, TestServer, assert_status, everywhere, features_json, many_features_json, point,
+    spawn_server_with_features, spawn_test_server,
 };
 
 fn rectangle(lo: Point, hi: Point) -> Rectangle {
@@ -93,17 +93,14 @@ async fn list_features_refuses_a_missing_or_invalid_corner() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_list_features_ends_the_servers_work() {
-    // Far more features than HTTP/2 flow control lets the server send ahead of the client
-    // (a few MB), so the stream cannot have finished on its own when the client goes.
-    let many: Vec<(String, Point)> = (0..200_000)
-        .map(|i| (format!("dune {i}"), point(i as f64 / 1e4, 0.0)))
-        .collect();
-    let named: Vec<(&str, Point)> = many.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let server = spawn_server_with_features(&features_json(&named)).await;
+    let server = spawn_server_with_features(&many_features_json()).await;
     let mut guide = server.route_guide().await;
 
-    let everywhere = rectangle(point(-90.0, -180.0), point(90.0, 180.0));
-    let mut stream = guide.list_features(everywhere).await.unwrap().into_inner();
+    let mut stream = guide
+        .list_features(everywhere())
+        .await
+        .unwrap()
+        .into_inner();
     for expected in ["dune 0", "dune 1", "dune 2"] {
         let feature = stream.message().await.unwrap().unwrap();
         assert_eq!(feature.name, expected);

@@ -5,12 +5,19 @@
 //! `support` module that spawns servers and connects clients.
 
 mod binary;
+mod compression;
+mod deadlines;
 mod dune;
 mod examples;
 mod get_feature;
+mod health;
+mod limits;
 mod list_features;
+mod metadata;
 mod record_route;
+mod reflection;
 mod route_chat;
 mod shutdown;
 mod summator;
 mod support;
+mod tls;

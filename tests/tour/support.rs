@@ -6,10 +6,10 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use grpc_tour::{
-    client,
+    client::{self, CallMetadata, TourChannel},
     layers::observe::LiveCalls,
     proto::{
-        Point, dune_client::DuneClient, route_guide_client::RouteGuideClient,
+        Point, Rectangle, dune_client::DuneClient, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
     route_guide::{features::FeatureDb, notes::NoteStore},
@@ -81,16 +81,21 @@ impl TestServer {
         client::connect(&self.url).await.unwrap()
     }
 
-    pub async fn summator(&self) -> SummatorClient<Channel> {
-        SummatorClient::new(self.channel().await)
+    /// A channel as the examples make it, with no token.
+    pub async fn tour_channel(&self) -> TourChannel {
+        client::tour_channel(self.channel().await, CallMetadata::default())
     }
 
-    pub async fn dune(&self) -> DuneClient<Channel> {
-        DuneClient::new(self.channel().await)
+    pub async fn summator(&self) -> SummatorClient<TourChannel> {
+        SummatorClient::new(self.tour_channel().await)
     }
 
-    pub async fn route_guide(&self) -> RouteGuideClient<Channel> {
-        RouteGuideClient::new(self.channel().await)
+    pub async fn dune(&self) -> DuneClient<TourChannel> {
+        DuneClient::new(self.tour_channel().await)
+    }
+
+    pub async fn route_guide(&self) -> RouteGuideClient<TourChannel> {
+        RouteGuideClient::new(self.tour_channel().await)
     }
 
     /// Waits, within [`PATIENCE`], until no call is in progress on the server.
@@ -175,4 +180,23 @@ pub fn features_json(named: &[(&str, Point)]) -> String {
         })
         .collect();
     format!("[{}]", entries.join(","))
+}
+
+/// Far more features than HTTP/2 flow control lets the server send ahead of a client (a
+/// few MB): a stream of them cannot finish before the client has read most of it. Named
+/// `dune 0`, `dune 1`, ... in the order `ListFeatures` sends them.
+pub fn many_features_json() -> String {
+    let many: Vec<(String, Point)> = (0..200_000)
+        .map(|i| (format!("dune {i}"), point(i as f64 / 1e4, 0.0)))
+        .collect();
+    let named: Vec<(&str, Point)> = many.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    features_json(&named)
+}
+
+/// The rectangle that holds the whole world.
+pub fn everywhere() -> Rectangle {
+    Rectangle {
+        lo: Some(point(-90.0, -180.0)),
+        hi: Some(point(90.0, 180.0)),
+    }
 }

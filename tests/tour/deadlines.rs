@@ -1,0 +1,210 @@
+//! Deadlines: a call past its client's deadline, or past the server's limit, ends with
+//! DEADLINE_EXCEEDED (never tonic's CANCELLED), whatever kind of call it is and however far
+//! it has got, and the server's work for it stops.
+
+use std::{net::SocketAddr, time::Duration};
+
+use futures::{channel::mpsc, stream};
+use grpc_tour::{
+    proto::{RouteNote, WeFoundHim},
+    route_guide::landmarks::ARRAKEEN,
+    server::Config,
+};
+use prost::Message;
+use tokio::net::TcpStream;
+use tonic::{Code, Request};
+
+use crate::support::{
+    PATIENCE, assert_status, everywhere, many_features_json, spawn_server,
+    spawn_server_with_features, test_config,
+};
+
+const SHORT: Duration = Duration::from_millis(200);
+
+fn with_deadline<T>(message: T, deadline: Duration) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(deadline);
+    request
+}
+
+fn slow_mentat() -> Config {
+    Config {
+        mentat_delay: PATIENCE,
+        ..test_config()
+    }
+}
+
+#[tokio::test]
+async fn a_unary_call_past_its_deadline_is_deadline_exceeded() {
+    let server = spawn_server(slow_mentat()).await;
+    let mut mentat = server.dune().await;
+    let question = || WeFoundHim {
+        message: "Paul Atreides".to_owned(),
+    };
+
+    // Short deadlines too: tonic's client times out by itself, and must say so the same way.
+    for deadline in [1, 2, 5, 10, 20, 50].map(Duration::from_millis) {
+        let status = mentat
+            .is_muad_dib(with_deadline(question(), deadline))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::DeadlineExceeded,
+            "{deadline:?}: {status:?}"
+        );
+    }
+    server.wait_until_idle().await;
+}
+
+/// Calls `Dune.IsMuadDib` over a bare HTTP/2 connection with the header `grpc-timeout`,
+/// and returns the `grpc-status` and `grpc-message` the server sent. A bare client, because
+/// tonic's enforces the deadline itself and may answer before the server does: this shows
+/// what the server puts on the wire, as a Python or Go client would receive it.
+async fn bare_call(addr: SocketAddr, grpc_timeout: &str) -> (String, String) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{addr}/tour.Dune/IsMuadDib"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", grpc_timeout)
+        .body(())
+        .unwrap();
+    let (response, mut request_body) = client.send_request(request, false).unwrap();
+    // A gRPC message: uncompressed (0), its length (big-endian u32), then the protobuf.
+    let message = WeFoundHim {
+        message: "Paul Atreides".to_owned(),
+    }
+    .encode_to_vec();
+    let mut framed = vec![0];
+    framed.extend((message.len() as u32).to_be_bytes());
+    framed.extend(message);
+    request_body.send_data(framed.into(), true).unwrap();
+
+    let response = tokio::time::timeout(PATIENCE, response)
+        .await
+        .expect("the server answers")
+        .unwrap();
+    let (parts, mut body) = response.into_parts();
+    // An error before any message comes "trailers-only", in the headers.
+    let fields = match parts.headers.contains_key("grpc-status") {
+        true => parts.headers,
+        false => {
+            while body.data().await.is_some() {}
+            body.trailers()
+                .await
+                .unwrap()
+                .expect("the status is in the trailers")
+        }
+    };
+    let text = |name: &str| fields.get(name).unwrap().to_str().unwrap().to_owned();
+    (text("grpc-status"), text("grpc-message"))
+}
+
+#[tokio::test]
+async fn the_server_itself_answers_deadline_exceeded_on_the_wire() {
+    let server = spawn_server(slow_mentat()).await;
+    // tonic's server-side check starts its clock a moment before ours, so short deadlines
+    // are where it would win the race. It must lose every time.
+    for millis in [1, 2, 3, 5, 8, 13, 21, 34, 200] {
+        let (status, message) = bare_call(server.addr, &format!("{millis}m")).await;
+        assert_eq!(status, "4", "{millis}ms: {message}"); // DEADLINE_EXCEEDED
+        // grpc-message is percent-encoded on the wire.
+        assert_eq!(
+            message,
+            format!("the%20client's%20deadline%20({millis}ms)%20passed")
+        );
+    }
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn a_server_stream_past_its_deadline_ends_mid_stream() {
+    let server = spawn_server_with_features(&many_features_json()).await;
+    let mut guide = server.route_guide().await;
+
+    let mut features = guide
+        .list_features(with_deadline(everywhere(), SHORT))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(features.message().await.unwrap().unwrap().name, "dune 0");
+    // Stop reading: the server fills the flow-control window and waits, until the
+    // deadline ends the call.
+    tokio::time::sleep(SHORT * 2).await;
+
+    let status = loop {
+        match features.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream finished instead of being cut off"),
+            Err(status) => break status,
+        }
+    };
+    assert_status(
+        &status,
+        Code::DeadlineExceeded,
+        "the client's deadline (200ms) passed",
+    );
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn a_client_stream_past_its_deadline_is_deadline_exceeded() {
+    let server = spawn_server(test_config()).await;
+    let mut guide = server.route_guide().await;
+    // A route that is never finished.
+    let (sender, points) = mpsc::unbounded();
+    sender.unbounded_send(ARRAKEEN).unwrap();
+
+    let status = guide
+        .record_route(with_deadline(points, SHORT))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn a_call_without_a_deadline_gets_the_servers_limit() {
+    let mut config = test_config();
+    config.limits.max_deadline = SHORT;
+    let server = spawn_server(config).await;
+    let mut guide = server.route_guide().await;
+
+    // A chat with no deadline that never ends on its own.
+    let mut replies = guide
+        .route_chat(stream::pending::<RouteNote>())
+        .await
+        .unwrap()
+        .into_inner();
+    let status = tokio::time::timeout(PATIENCE, replies.message())
+        .await
+        .expect("the server's limit ends the chat")
+        .unwrap_err();
+
+    assert_status(
+        &status,
+        Code::DeadlineExceeded,
+        "reached the server's limit of 200ms per call",
+    );
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn a_call_within_its_deadline_is_untouched() {
+    let server = spawn_server(test_config()).await;
+    let mut mentat = server.dune().await;
+    let question = WeFoundHim {
+        message: "Paul Atreides".to_owned(),
+    };
+
+    let answer = mentat
+        .is_muad_dib(with_deadline(question, PATIENCE))
+        .await
+        .unwrap();
+
+    assert!(answer.into_inner().message.starts_with("Hello minion"));
+}

@@ -1,0 +1,70 @@
+//! Health checking (`grpc.health.v1`): every service reports SERVING, and a shutdown turns
+//! them NOT_SERVING before the server stops.
+
+use std::time::Duration;
+
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::support::{PATIENCE, spawn_server, spawn_test_server, test_config};
+
+const SERVICES: [&str; 4] = ["", "tour.Summator", "tour.Dune", "tour.RouteGuide"];
+
+fn asking_about(service: &str) -> HealthCheckRequest {
+    HealthCheckRequest {
+        service: service.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_server_and_each_tour_service_report_serving() {
+    let server = spawn_test_server().await;
+    let mut health = HealthClient::new(server.channel().await);
+
+    for service in SERVICES {
+        let status = health.check(asking_about(service)).await.unwrap();
+        assert_eq!(
+            status.into_inner().status(),
+            ServingStatus::Serving,
+            "{service:?}"
+        );
+    }
+    let unknown = health.check(asking_about("tour.Nope")).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_shutdown_turns_every_service_not_serving_and_ends_watches_after_the_grace_period() {
+    let mut config = test_config();
+    config.limits.grace_period = Duration::from_millis(200);
+    let mut server = spawn_server(config).await;
+    let mut health = HealthClient::new(server.channel().await);
+    let mut watches = Vec::new();
+    for service in SERVICES {
+        let mut watch = health
+            .watch(asking_about(service))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = watch.message().await.unwrap().unwrap();
+        assert_eq!(first.status(), ServingStatus::Serving, "{service:?}");
+        watches.push(watch);
+    }
+
+    server.begin_shutdown();
+
+    for (service, watch) in SERVICES.iter().zip(&mut watches) {
+        let next = tokio::time::timeout(PATIENCE, watch.message())
+            .await
+            .expect("the change is sent at once")
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.status(), ServingStatus::NotServing, "{service:?}");
+    }
+    // A watch never ends by itself: the grace period ends it, and the server stops.
+    let ended = watches[0].message().await.unwrap_err();
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    server.stopped().await.expect("the server stops cleanly");
+}

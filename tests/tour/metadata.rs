@@ -1,0 +1,117 @@
+//! Metadata: the bearer token (`--token`) and request ids.
+
+use grpc_tour::{
+    client::{self, CallMetadata, TourChannel},
+    proto::{SumRequest, summator_client::SummatorClient},
+    server::Config,
+};
+use tonic::{Code, Request};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use crate::support::{TestServer, assert_status, spawn_server, spawn_test_server, test_config};
+
+const TOKEN: &str = "the-spice-must-flow";
+
+async fn spawn_guarded_server() -> TestServer {
+    spawn_server(Config {
+        token: Some(TOKEN.to_owned()),
+        ..test_config()
+    })
+    .await
+}
+
+async fn summator_with_token(
+    server: &TestServer,
+    token: Option<&str>,
+) -> SummatorClient<TourChannel> {
+    let metadata = CallMetadata::with_token(token).unwrap();
+    SummatorClient::new(client::tour_channel(server.channel().await, metadata))
+}
+
+fn two_and_three() -> SumRequest {
+    SumRequest {
+        value1: 2.0,
+        value2: 3.0,
+    }
+}
+
+#[tokio::test]
+async fn a_guarded_server_answers_only_calls_with_its_token() {
+    let server = spawn_guarded_server().await;
+
+    let mut without = summator_with_token(&server, None).await;
+    let status = without.sum(two_and_three()).await.unwrap_err();
+    assert_status(
+        &status,
+        Code::Unauthenticated,
+        "requires `authorization: Bearer",
+    );
+
+    let mut wrong = summator_with_token(&server, Some("the-spice-must-stop")).await;
+    let status = wrong.sum(two_and_three()).await.unwrap_err();
+    assert_status(&status, Code::Unauthenticated, "not the server's");
+
+    let mut right = summator_with_token(&server, Some(TOKEN)).await;
+    let sum = right.sum(two_and_three()).await.unwrap();
+    assert_eq!(sum.into_inner().value, 5.0);
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn health_checks_stay_open_on_a_guarded_server() {
+    let server = spawn_guarded_server().await;
+    let mut health = HealthClient::new(server.channel().await);
+
+    let answer = health.check(HealthCheckRequest::default()).await.unwrap();
+
+    assert_eq!(
+        answer.into_inner().status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+}
+
+#[tokio::test]
+async fn a_clients_request_id_comes_back_in_the_response() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+    let mut request = Request::new(two_and_three());
+    request
+        .metadata_mut()
+        .insert("x-request-id", "harkonnen-42".parse().unwrap());
+
+    let response = summator.sum(request).await.unwrap();
+
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "harkonnen-42"
+    );
+}
+
+#[tokio::test]
+async fn the_server_makes_a_request_id_for_each_call_without_one_errors_included() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+    let id_of = |metadata: &tonic::metadata::MetadataMap| {
+        metadata
+            .get("x-request-id")
+            .expect("every response has a request id")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    let first = id_of(summator.sum(two_and_three()).await.unwrap().metadata());
+    let second = id_of(summator.sum(two_and_three()).await.unwrap().metadata());
+    let bad = SumRequest {
+        value1: f64::NAN,
+        value2: 1.0,
+    };
+    let error = id_of(summator.sum(bad).await.unwrap_err().metadata());
+
+    // UUIDs, and a new one each time.
+    for id in [&first, &second, &error] {
+        assert_eq!(id.len(), 36, "{id}");
+    }
+    assert_ne!(first, second);
+    assert_ne!(second, error);
+}
