@@ -3,16 +3,20 @@
 
 use std::{io::Write, process::Stdio};
 
+use futures::channel::mpsc;
 use grpc_tour::{
     client,
     proto::{
-        Point, SumRequest, route_guide_client::RouteGuideClient, summator_client::SummatorClient,
+        Point, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+        summator_client::SummatorClient,
     },
+    route_guide::landmarks::ARRAKEEN,
 };
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
+    io::{AsyncBufReadExt, BufReader, Lines},
+    process::{Child, ChildStderr, Command},
 };
+use tonic::{Code, Request};
 
 use crate::support::{PATIENCE, features_json};
 
@@ -30,6 +34,64 @@ async fn run_to_exit(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The binary, serving on a free port, with its log on a pipe.
+struct Running {
+    child: Child,
+    log: Lines<BufReader<ChildStderr>>,
+    addr: String,
+}
+
+impl Running {
+    /// Starts `grpc-tour --addr 127.0.0.1:0 ARGS` and waits for it to log its address.
+    async fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(BINARY)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = tokio::time::timeout(PATIENCE, async {
+            loop {
+                let line = log
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("the server logs its address");
+                if let Some(rest) = line.split(" addr=").nth(1) {
+                    return rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+        })
+        .await
+        .expect("the server starts in time");
+        Running { child, log, addr }
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns whether it was a success and the
+    /// rest of the log.
+    async fn terminate(mut self) -> (bool, Vec<String>) {
+        let pid = self.child.id().unwrap().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(kill.await.unwrap().success());
+        let status = tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the server exits in time")
+            .unwrap();
+        let mut rest = Vec::new();
+        while let Some(line) = self.log.next_line().await.unwrap() {
+            rest.push(line);
+        }
+        (status.success(), rest)
+    }
+}
+
+/// Whether a line of `log` holds every one of `fragments`.
+fn logged(log: &[String], fragments: &[&str]) -> bool {
+    log.iter().any(|l| fragments.iter().all(|f| l.contains(f)))
+}
+
 #[tokio::test]
 async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigterm() {
     let village = Point {
@@ -38,38 +100,18 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
     };
     let mut file = tempfile::NamedTempFile::new().unwrap();
     write!(file, "{}", features_json(&[("Jefferson", village)])).unwrap();
-    let path = file.path().to_str().unwrap();
+    let server = Running::start(&["--features", file.path().to_str().unwrap()]).await;
 
-    let mut server = Command::new(BINARY)
-        .args(["--addr", "127.0.0.1:0", "--features", path])
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut log = BufReader::new(server.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let line = log
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the server logs its address");
-            if let Some(rest) = line.split(" addr=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-    })
-    .await
-    .expect("the server starts in time");
-
-    let channel = client::connect(&format!("http://{addr}")).await.unwrap();
-    let sum = SummatorClient::new(channel.clone())
-        .sum(SumRequest {
-            value1: 20.0,
-            value2: 22.0,
-        })
+    let channel = client::connect(&format!("http://{}", server.addr))
         .await
         .unwrap();
+    let mut sum = Request::new(SumRequest {
+        value1: 20.0,
+        value2: 22.0,
+    });
+    sum.metadata_mut()
+        .insert("x-request-id", "harkonnen-7".parse().unwrap());
+    let sum = SummatorClient::new(channel.clone()).sum(sum).await.unwrap();
     assert_eq!(sum.into_inner().value, 42.0);
     let feature = RouteGuideClient::new(channel)
         .get_feature(village)
@@ -77,43 +119,65 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
         .unwrap();
     assert_eq!(feature.into_inner().name, "Jefferson");
 
-    let pid = server.id().unwrap().to_string();
+    let (success, log) = server.terminate().await;
+
+    assert!(success, "exit status after SIGTERM: {log:#?}");
     assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .unwrap()
-            .success()
+        logged(
+            &log,
+            &[
+                "call{service=tour.Summator method=Sum peer=127.0.0.1:",
+                "request_id=harkonnen-7",
+                "latency=",
+                "status=Ok"
+            ]
+        ),
+        "{log:#?}"
     );
-    let status = tokio::time::timeout(PATIENCE, server.wait())
+    assert!(
+        logged(
+            &log,
+            &["service=tour.RouteGuide method=GetFeature", "status=Ok"]
+        ),
+        "{log:#?}"
+    );
+    assert!(
+        logged(&log, &["shutting down"]) && logged(&log, &["stopped"]),
+        "{log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_with_a_chat_open_ends_it_after_the_grace_period_and_exits_zero() {
+    let server = Running::start(&["--grace-period", "300ms"]).await;
+    let channel = client::connect(&format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    let (sender, notes) = mpsc::unbounded();
+    sender
+        .unbounded_send(RouteNote {
+            location: Some(ARRAKEEN),
+            message: "still here".to_owned(),
+        })
+        .unwrap();
+    let mut replies = RouteGuideClient::new(channel)
+        .route_chat(notes)
         .await
         .unwrap()
-        .unwrap();
-    assert!(status.success(), "exit status after SIGTERM: {status}");
+        .into_inner();
 
-    let mut rest = Vec::new();
-    while let Some(line) = log.next_line().await.unwrap() {
-        rest.push(line);
-    }
-    let logged = |fragments: &[&str]| rest.iter().any(|l| fragments.iter().all(|f| l.contains(f)));
+    let (success, log) = server.terminate().await;
+
+    assert!(success, "exit status after SIGTERM: {log:#?}");
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("grace period"), "{status:?}");
+    assert!(logged(&log, &["grace period over"]), "{log:#?}");
     assert!(
-        logged(&[
-            "service=tour.Summator method=Sum peer=127.0.0.1:",
-            "request_id=",
-            "latency=",
-            "status=Ok"
-        ]),
-        "{rest:#?}"
+        logged(&log, &["method=RouteChat", "status=Unavailable"]),
+        "{log:#?}"
     );
-    assert!(
-        logged(&["service=tour.RouteGuide method=GetFeature", "status=Ok"]),
-        "{rest:#?}"
-    );
-    assert!(
-        logged(&["shutting down"]) && logged(&["stopped"]),
-        "{rest:#?}"
-    );
+    drop(sender);
 }
 
 #[tokio::test]

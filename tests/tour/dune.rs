@@ -1,9 +1,8 @@
 //! Dune.IsMuadDib: the Mentat's random verdict, reproducible under a seed.
 
 use grpc_tour::{dune::Mentat, proto::WeFoundHim, server::Config};
-use tonic::Code;
 
-use crate::support::{SEED, TestServer, assert_status, spawn_server, spawn_test_server};
+use crate::support::{SEED, TestServer, assert_bad_field, spawn_server, spawn_test_server};
 
 async fn ask(server: &TestServer, names: &[&str]) -> Vec<String> {
     let mut dune = server.dune().await;
@@ -69,10 +68,6 @@ async fn is_muad_dib_refuses_an_empty_or_blank_name() {
             message: blank.to_owned(),
         };
         let status = dune.is_muad_dib(request).await.unwrap_err();
-        assert_status(
-            &status,
-            Code::InvalidArgument,
-            "message must name the one you found",
-        );
+        assert_bad_field(&status, "message", "must name the one you found");
     }
 }

@@ -3,7 +3,7 @@
 //! The examples are separate binaries that `cargo test` builds beside this one; the tests
 //! run them as a learner would, with `--server` pointing at a test server.
 
-use std::{path::PathBuf, process::Output};
+use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Output};
 
 use grpc_tour::{
     dune::Mentat,
@@ -12,11 +12,16 @@ use grpc_tour::{
         geo::Bounds,
         landmarks::{ARRAKEEN, OPEN_DESERT},
     },
+    server::Config,
+    tls::ServerTlsFiles,
 };
 use std::sync::Arc;
 use tokio::process::Command;
 
-use crate::support::{PATIENCE, SEED, TestServer, point, spawn_test_server};
+use crate::support::{
+    PATIENCE, SEED, TestServer, many_features_json, point, spawn_server,
+    spawn_server_with_features, spawn_test_server, test_config,
+};
 
 fn example(name: &str) -> PathBuf {
     // Tests run from target/<profile>/deps; cargo puts examples in target/<profile>/examples.
@@ -168,4 +173,133 @@ async fn an_example_pointed_at_a_server_that_is_not_there_fails_in_one_line() {
         "{stderr}"
     );
     assert_eq!(output.stdout, b"");
+}
+
+/// Runs an example that should fail, and returns its one line of stderr.
+async fn failure_of(name: &str, args: &[&str]) -> String {
+    let output = run(name, args).await;
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success(), "{name} succeeded: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn list_features_take_hangs_up_after_n_and_the_server_stops_streaming() {
+    let server = spawn_server_with_features(&many_features_json()).await;
+
+    let printed = stdout_of(&server, "list_features", &["--take", "3"]).await;
+
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        [
+            "\"dune 0\" at (29.5000000, 35.3000000)",
+            "\"dune 1\" at (29.5000010, 35.3000000)",
+            "\"dune 2\" at (29.5000020, 35.3000000)",
+            "took 3 features and hung up",
+        ]
+    );
+    // The other 199,997 features are never produced: the call is over on the server.
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn an_example_prints_which_field_the_server_refused() {
+    let server = spawn_test_server().await;
+
+    let stderr = failure_of("summator", &["--server", &server.url, "--", "inf", "1"]).await;
+
+    assert!(
+        stderr.starts_with("error: the call failed with InvalidArgument: value1 must be"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; field `value1`: must be a finite number"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_dune_example_sees_its_deadline_pass_on_a_slow_mentat() {
+    let server = spawn_server(Config {
+        mentat_delay: PATIENCE,
+        ..test_config()
+    })
+    .await;
+
+    let stderr = failure_of("dune", &["--server", &server.url, "--deadline", "300ms"]).await;
+
+    assert!(
+        stderr.starts_with("error: the call failed with DeadlineExceeded: "),
+        "{stderr}"
+    );
+    server.wait_until_idle().await;
+}
+
+#[tokio::test]
+async fn examples_send_the_token_and_compress_when_asked() {
+    let server = spawn_server(Config {
+        token: Some("kwisatz".to_owned()),
+        ..test_config()
+    })
+    .await;
+
+    let stderr = failure_of("summator", &["--server", &server.url]).await;
+    assert!(
+        stderr.starts_with("error: the call failed with Unauthenticated: "),
+        "{stderr}"
+    );
+    for compression in ["gzip", "zstd"] {
+        let args = ["--token", "kwisatz", "--compress", compression];
+        assert_eq!(stdout_of(&server, "summator", &args).await, "2 + 3 = 5\n");
+    }
+}
+
+#[tokio::test]
+async fn the_certs_command_makes_a_ca_for_a_mutual_tls_server_and_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_grpc-tour"))
+        .arg("certs")
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    for name in [
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "client.pem",
+        "client.key",
+    ] {
+        let metadata = std::fs::metadata(dir.path().join(name)).unwrap();
+        if name.ends_with(".key") {
+            assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+    }
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let tls = ServerTlsFiles {
+        tls_cert: Some(file("server.pem").into()),
+        tls_key: Some(file("server.key").into()),
+        client_ca: Some(file("ca.pem").into()),
+    };
+    let server = spawn_server(Config {
+        tls: tls.load().unwrap(),
+        ..test_config()
+    })
+    .await;
+    let url = format!("https://localhost:{}", server.addr.port());
+
+    let (ca, cert, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let mutual = [
+        "--server", &url, "--ca", &ca, "--cert", &cert, "--key", &key,
+    ];
+    let output = run("summator", &mutual).await;
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 + 3 = 5\n");
+
+    let without_certificate = failure_of("summator", &["--server", &url, "--ca", &ca]).await;
+    assert!(
+        without_certificate.starts_with("error: "),
+        "{without_certificate}"
+    );
 }

@@ -1,9 +1,8 @@
 //! RouteGuide.GetFeature: the unary lookup of a point, hit or miss.
 
 use grpc_tour::route_guide::landmarks::{ARRAKEEN, OPEN_DESERT};
-use tonic::Code;
 
-use crate::support::{assert_status, point, spawn_test_server};
+use crate::support::{assert_bad_field, point, spawn_test_server};
 
 #[tokio::test]
 async fn get_feature_finds_the_named_feature_at_a_point() {
@@ -32,16 +31,8 @@ async fn get_feature_refuses_a_point_off_the_globe_naming_the_coordinate() {
     let mut guide = server.route_guide().await;
 
     let status = guide.get_feature(point(90.5, 0.0)).await.unwrap_err();
-    assert_status(
-        &status,
-        Code::InvalidArgument,
-        "latitude must be within -90 and 90",
-    );
+    assert_bad_field(&status, "latitude", "must be within -90 and 90");
 
     let status = guide.get_feature(point(0.0, -181.0)).await.unwrap_err();
-    assert_status(
-        &status,
-        Code::InvalidArgument,
-        "longitude must be within -180 and 180",
-    );
+    assert_bad_field(&status, "longitude", "must be within -180 and 180");
 }

@@ -2,10 +2,9 @@
 //! client stops listening.
 
 use grpc_tour::proto::{Feature, Point, Rectangle};
-use tonic::Code;
 
 use crate::support::{
-    PATIENCE, TestServer, assert_status, everywhere, features_json, many_features_json, point,
+    PATIENCE, TestServer, assert_bad_field, everywhere, features_json, many_features_json, point,
     spawn_server_with_features, spawn_test_server,
 };
 
@@ -80,15 +79,11 @@ async fn list_features_refuses_a_missing_or_invalid_corner() {
         hi: Some(point(1.0, 1.0)),
     };
     let status = guide.list_features(no_lo).await.unwrap_err();
-    assert_status(&status, Code::InvalidArgument, "lo is required");
+    assert_bad_field(&status, "lo", "is required");
 
     let bad_hi = rectangle(point(1.0, 1.0), point(1.0, 200.0));
     let status = guide.list_features(bad_hi).await.unwrap_err();
-    assert_status(
-        &status,
-        Code::InvalidArgument,
-        "hi.longitude must be within",
-    );
+    assert_bad_field(&status, "hi.longitude", "must be within");
 }
 
 #[tokio::test]
@@ -111,7 +106,7 @@ async fn a_client_that_hangs_up_mid_list_features_ends_the_servers_work() {
     server.wait_until_idle().await;
 
     // And the server is none the worse for it.
-    let feature = tokio::time::timeout(PATIENCE, guide.get_feature(point(0.0, 0.0)))
+    let feature = tokio::time::timeout(PATIENCE, guide.get_feature(point(29.5, 35.3)))
         .await
         .unwrap()
         .unwrap();

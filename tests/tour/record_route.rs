@@ -8,9 +8,8 @@ use grpc_tour::{
         landmarks::{ARRAKEEN, OPEN_DESERT, SIETCH_TABR},
     },
 };
-use tonic::Code;
 
-use crate::support::{PATIENCE, assert_status, point, spawn_test_server, vanish_mid_call};
+use crate::support::{PATIENCE, assert_bad_field, point, spawn_test_server, vanish_mid_call};
 
 #[tokio::test]
 async fn record_route_counts_points_and_features_and_measures_the_distance() {
@@ -54,11 +53,7 @@ async fn record_route_refuses_a_bad_point_naming_its_place_in_the_route() {
 
     let status = guide.record_route(stream::iter(route)).await.unwrap_err();
 
-    assert_status(
-        &status,
-        Code::InvalidArgument,
-        "route[2].latitude must be within",
-    );
+    assert_bad_field(&status, "route[2].latitude", "must be within");
 }
 
 #[tokio::test]

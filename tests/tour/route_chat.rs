@@ -10,8 +10,8 @@ use grpc_tour::{
 use tonic::{Code, Streaming};
 
 use crate::support::{
-    PATIENCE, TestServer, assert_status, point, spawn_server, spawn_test_server, test_config,
-    vanish_mid_call,
+    PATIENCE, TestServer, assert_bad_field, assert_status, point, spawn_server, spawn_test_server,
+    test_config, vanish_mid_call,
 };
 
 fn note(location: Point, message: &str) -> RouteNote {
@@ -172,7 +172,7 @@ async fn route_chat_refuses_a_note_without_a_location_and_stores_nothing_of_it()
     let mut replies = guide.route_chat(notes).await.unwrap().into_inner();
     let status = replies.message().await.unwrap_err();
 
-    assert_status(&status, Code::InvalidArgument, "location is required");
+    assert_bad_field(&status, "location", "is required");
     assert_eq!(server.notes.len(), 1);
     assert_eq!(messages(&server.notes.notes_at(&here)), ["kept"]);
 }

@@ -3,7 +3,7 @@
 use grpc_tour::proto::SumRequest;
 use tonic::Code;
 
-use crate::support::{assert_status, spawn_test_server};
+use crate::support::{assert_bad_field, assert_status, spawn_test_server};
 
 fn request(value1: f64, value2: f64) -> SumRequest {
     SumRequest { value1, value2 }
@@ -26,18 +26,10 @@ async fn sum_refuses_nan_or_infinity_naming_the_field() {
     let mut summator = server.summator().await;
 
     let status = summator.sum(request(f64::NAN, 1.0)).await.unwrap_err();
-    assert_status(
-        &status,
-        Code::InvalidArgument,
-        "value1 must be a finite number",
-    );
+    assert_bad_field(&status, "value1", "must be a finite number");
 
     let status = summator.sum(request(1.0, f64::INFINITY)).await.unwrap_err();
-    assert_status(
-        &status,
-        Code::InvalidArgument,
-        "value2 must be a finite number",
-    );
+    assert_bad_field(&status, "value2", "must be a finite number");
 }
 
 #[tokio::test]

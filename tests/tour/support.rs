@@ -17,6 +17,7 @@ use grpc_tour::{
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Code, Status, transport::Channel};
+use tonic_types::StatusExt;
 
 /// The seed every test server uses unless a test says otherwise.
 pub const SEED: u64 = 7;
@@ -160,6 +161,26 @@ pub fn assert_status(status: &Status, code: Code, fragment: &str) {
     );
 }
 
+/// Asserts that a call failed with INVALID_ARGUMENT because of `field`: the message says
+/// "`field` `problem`...", and the `google.rpc.BadRequest` detail names the same field, so
+/// that a program can tell which one without reading the message.
+#[track_caller]
+pub fn assert_bad_field(status: &Status, field: &str, problem: &str) {
+    assert_status(status, Code::InvalidArgument, &format!("{field} {problem}"));
+    let bad_request = status
+        .get_details_bad_request()
+        .expect("the status carries a BadRequest detail");
+    let [violation] = bad_request.field_violations.as_slice() else {
+        panic!("one field violation: {bad_request:?}");
+    };
+    assert_eq!(violation.field, field);
+    assert!(
+        violation.description.starts_with(problem),
+        "{:?} does not start with {problem:?}",
+        violation.description
+    );
+}
+
 /// A point from degrees, as a person would write it.
 pub fn point(latitude: f64, longitude: f64) -> Point {
     Point {
@@ -184,10 +205,12 @@ pub fn features_json(named: &[(&str, Point)]) -> String {
 
 /// Far more features than HTTP/2 flow control lets the server send ahead of a client (a
 /// few MB): a stream of them cannot finish before the client has read most of it. Named
-/// `dune 0`, `dune 1`, ... in the order `ListFeatures` sends them.
+/// `dune 0`, `dune 1`, ... in the order `ListFeatures` sends them, a step of 0.000001
+/// degrees apart, northwards from (29.5, 35.3): inside the `list_features` example's
+/// southern desert.
 pub fn many_features_json() -> String {
     let many: Vec<(String, Point)> = (0..200_000)
-        .map(|i| (format!("dune {i}"), point(i as f64 / 1e4, 0.0)))
+        .map(|i| (format!("dune {i}"), point(29.5 + i as f64 / 1e6, 35.3)))
         .collect();
     let named: Vec<(&str, Point)> = many.iter().map(|(n, p)| (n.as_str(), *p)).collect();
     features_json(&named)
