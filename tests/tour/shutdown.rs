@@ -59,7 +59,7 @@ async fn a_stream_still_open_after_the_grace_period_ends_with_unavailable_losing
         .unwrap();
     let mut replies = guide.route_chat(outgoing).await.unwrap().into_inner();
     tokio::time::timeout(PATIENCE, async {
-        while notes.len() == 0 {
+        while notes.is_empty() {
             tokio::task::yield_now().await;
         }
     })
