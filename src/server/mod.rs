@@ -210,10 +210,13 @@ fn reflection_v1alpha() -> tonic_reflection::server::v1alpha::ServerReflectionSe
         .expect("the descriptor sets built into the binary are valid")
 }
 
-/// Reflection over the tour's proto and the health service's, from the descriptor set that
-/// `build.rs` writes: so a client with no `.proto` file can list and call every service.
+/// Reflection over the tour's proto, from the descriptor set that `build.rs` writes, and
+/// over the health service's: so a client with no `.proto` file can list and call every
+/// service. The `google.rpc` error details ride along, so that such a client can also
+/// decode the `BadRequest` in an error.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
