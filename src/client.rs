@@ -84,7 +84,8 @@ impl From<Compression> for CompressionEncoding {
 /// `DEADLINE_EXCEEDED`, and the metadata every call carries.
 pub type TourChannel = InterceptedService<MapErr<Channel, DeadlineFix>, CallMetadata>;
 
-/// See [`deadline_exceeded_not_cancelled`].
+/// How [`TourChannel`] maps tonic's errors: a deadline that tonic's client timer saw pass
+/// becomes `DEADLINE_EXCEEDED` rather than `CANCELLED`.
 pub type DeadlineFix = fn(transport::Error) -> Status;
 
 /// A channel that calls with `metadata`, and reports a passed deadline as such.
