@@ -65,9 +65,9 @@ pub struct ServerArgs {
 /// The compression algorithms the tour speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compression {
-    /// gzip: everywhere, every gRPC implementation has it.
+    /// Every gRPC implementation has it.
     Gzip,
-    /// zstd: faster, and smaller output; not every client has it.
+    /// Faster, with smaller output; not every implementation has it.
     Zstd,
 }
 
