@@ -12,6 +12,7 @@ use prost::Message;
 
 const PROTO: &str = "protos/tour.proto";
 
+// ANCHOR: main
 fn main() -> Result<(), Box<dyn Error>> {
     println!("cargo:rerun-if-changed={PROTO}");
 
@@ -25,3 +26,4 @@ fn main() -> Result<(), Box<dyn Error>> {
     tonic_prost_build::configure().compile_fds(descriptors)?;
     Ok(())
 }
+// ANCHOR_END: main

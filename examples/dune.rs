@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
     client::report(run(Args::parse()).await)
 }
 
+// ANCHOR: run
 async fn run(args: Args) -> Result<(), client::Error> {
     let mut mentat = DuneClient::new(args.server.connect().await?).compressed(args.server.compress);
 
@@ -53,3 +54,4 @@ async fn run(args: Args) -> Result<(), client::Error> {
     println!("Mentat: {}", answer.message);
     Ok(())
 }
+// ANCHOR_END: run

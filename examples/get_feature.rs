@@ -41,6 +41,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
     Ok(())
 }
 
+// ANCHOR: show_feature_at
 async fn show_feature_at(
     guide: &mut RouteGuideClient<TourChannel>,
     point: Point,
@@ -55,3 +56,4 @@ async fn show_feature_at(
     }
     Ok(())
 }
+// ANCHOR_END: show_feature_at

@@ -48,6 +48,7 @@ async fn main() -> ExitCode {
     client::report(run(Args::parse()).await)
 }
 
+// ANCHOR: run
 async fn run(args: Args) -> Result<(), client::Error> {
     let mut guide =
         RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
@@ -71,3 +72,4 @@ async fn run(args: Args) -> Result<(), client::Error> {
     println!("{count} features in the southern desert");
     Ok(())
 }
+// ANCHOR_END: run

@@ -53,6 +53,7 @@ async fn main() -> ExitCode {
     client::report(run(Args::parse()).await)
 }
 
+// ANCHOR: run
 async fn run(args: Args) -> Result<(), client::Error> {
     let mut guide =
         RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
@@ -73,3 +74,4 @@ async fn run(args: Args) -> Result<(), client::Error> {
     );
     Ok(())
 }
+// ANCHOR_END: run

@@ -39,6 +39,7 @@ async fn main() -> ExitCode {
     client::report(run(Args::parse()).await)
 }
 
+// ANCHOR: run
 async fn run(args: Args) -> Result<(), client::Error> {
     let mut guide =
         RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
@@ -73,3 +74,4 @@ async fn run(args: Args) -> Result<(), client::Error> {
     println!("The chat is over: {count} earlier notes heard");
     Ok(())
 }
+// ANCHOR_END: run

@@ -40,6 +40,7 @@ async fn main() -> ExitCode {
     client::report(run(Args::parse()).await)
 }
 
+// ANCHOR: run
 async fn run(args: Args) -> Result<(), client::Error> {
     let mut summator =
         SummatorClient::new(args.server.connect().await?).compressed(args.server.compress);
@@ -54,3 +55,4 @@ async fn run(args: Args) -> Result<(), client::Error> {
     println!("{} + {} = {}", args.value1, args.value2, sum.value);
     Ok(())
 }
+// ANCHOR_END: run

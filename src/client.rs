@@ -45,7 +45,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct ServerArgs {
     /// The server to call [default: http://127.0.0.1:50051, or a server started in-process
     /// when nothing answers there; with --ca, https://localhost:50051].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     pub server: Option<String>,
 
     /// Send `authorization: Bearer TOKEN` with every call, for a server started with

@@ -78,6 +78,7 @@ fn named(name: &str) -> Result<&str, Error> {
 
 #[tonic::async_trait]
 impl dune_server::Dune for Mentat {
+    // ANCHOR: is_muad_dib
     /// Unary: answers whether the one the soldier found is the Muad'Dib.
     async fn is_muad_dib(
         &self,
@@ -94,6 +95,7 @@ impl dune_server::Dune for Mentat {
         let message = self.verdict_on(name);
         Ok(Response::new(DidYouReally { message }))
     }
+    // ANCHOR_END: is_muad_dib
 }
 
 #[cfg(test)]

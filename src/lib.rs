@@ -28,7 +28,14 @@
 //! - [`client`]: how the examples reach a server, or start one in-process.
 //!
 //! The binary (`src/main.rs`) only parses flags, binds the address and calls
-//! [`server::TourServer::serve`]. The walkthrough in `docs/` explains it all in order.
+//! [`server::TourServer::serve`].
+//!
+//! # The walkthrough
+//!
+//! This reference says what each item does; the walkthrough explains how they fit, in
+//! order, from the proto to a tested server: [`docs/README.md`](../../../docs/README.md) in
+//! the repository. (The link works from `cargo doc --open`, which writes this page three
+//! folders below the repository's root.)
 
 #![warn(missing_docs)]
 

@@ -116,6 +116,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         limits: args.limits,
     };
     let (features, tls) = (config.features.len(), config.tls.is_some());
+    // ANCHOR: serve
     let server = TourServer::new(config)?;
     let listener = TcpListener::bind(args.addr)
         .await
@@ -138,6 +139,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     server.serve(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+    // ANCHOR_END: serve
 }
 
 fn write_certs(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -9,7 +9,9 @@
 // Generated code is not ours to lint: it follows the proto, not clippy.
 #![allow(clippy::all, missing_docs)]
 
+// ANCHOR: include
 tonic::include_proto!("tour");
+// ANCHOR_END: include
 
 /// The encoded `FileDescriptorSet` of `tour.proto`: a binary description of every service
 /// and message, which gRPC reflection serves to tools that have no copy of the proto.

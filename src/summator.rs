@@ -15,6 +15,7 @@ use crate::{
 #[derive(Debug, Default)]
 pub struct Summator;
 
+// ANCHOR: sum_handler
 #[tonic::async_trait]
 impl summator_server::Summator for Summator {
     /// Unary: adds `value1` and `value2`.
@@ -24,6 +25,7 @@ impl summator_server::Summator for Summator {
         Ok(Response::new(SumResponse { value }))
     }
 }
+// ANCHOR_END: sum_handler
 
 /// `value1 + value2`, for finite inputs whose sum is finite.
 ///

@@ -10,7 +10,9 @@ import grpc
 import tour_pb2
 import tour_pb2_grpc
 
+# ANCHOR: client
 with grpc.insecure_channel(sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1:50051") as channel:
     summator = tour_pb2_grpc.SummatorStub(channel)
     response = summator.Sum(tour_pb2.SumRequest(value1=2, value2=3), timeout=5)
     print(f"2 + 3 = {response.value:g}")
+# ANCHOR_END: client

@@ -54,6 +54,7 @@ class RouteGuide(tour_pb2_grpc.RouteGuideServicer):
     def GetFeature(self, request, context):
         return tour_pb2.Feature(name=self.name_at(request), location=request)
 
+    # ANCHOR: list_features
     def ListFeatures(self, request, context):
         lo, hi = request.lo, request.hi
         south, north = sorted((lo.latitude, hi.latitude))
@@ -62,6 +63,7 @@ class RouteGuide(tour_pb2_grpc.RouteGuideServicer):
             p = feature.location
             if south <= p.latitude <= north and west <= p.longitude <= east:
                 yield feature
+    # ANCHOR_END: list_features
 
     def RecordRoute(self, request_iterator, context):
         started, points, features, metres, last = time.monotonic(), 0, 0, 0.0, None
@@ -77,6 +79,7 @@ class RouteGuide(tour_pb2_grpc.RouteGuideServicer):
             elapsed_time=int(time.monotonic() - started),
         )
 
+    # ANCHOR: route_chat
     def RouteChat(self, request_iterator, context):
         for note in request_iterator:
             key = (note.location.latitude, note.location.longitude)
@@ -84,6 +87,7 @@ class RouteGuide(tour_pb2_grpc.RouteGuideServicer):
                 earlier = list(self.notes.setdefault(key, []))
                 self.notes[key].append(note)
             yield from earlier
+    # ANCHOR_END: route_chat
 
 
 def main():

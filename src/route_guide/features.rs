@@ -183,6 +183,7 @@ impl FeatureDb {
         }
     }
 
+    // ANCHOR: within
     /// Every feature inside `bounds`, lazily: each is found only when the caller asks for
     /// the next, so a client that stops listening stops the search too. Owning an `Arc`
     /// lets the iterator outlive the call that created it, as a response stream must.
@@ -195,6 +196,7 @@ impl FeatureDb {
             })
         })
     }
+    // ANCHOR_END: within
 }
 
 #[cfg(test)]

@@ -47,13 +47,16 @@ impl RouteGuide {
 
 #[tonic::async_trait]
 impl route_guide_server::RouteGuide for RouteGuide {
+    // ANCHOR: get_feature
     /// Unary: the feature at a point, or an unnamed feature at that point if none is there.
     async fn get_feature(&self, request: Request<Point>) -> Result<Response<Feature>, Status> {
         let point = request.into_inner();
         geo::check_point(&point)?;
         Ok(Response::new(self.features.feature_at(point)))
     }
+    // ANCHOR_END: get_feature
 
+    // ANCHOR: list_features
     type ListFeaturesStream = ResponseStream<Feature>;
 
     /// Server streaming: every feature inside the rectangle, sent as it is found.
@@ -69,7 +72,9 @@ impl route_guide_server::RouteGuide for RouteGuide {
         let found = Arc::clone(&self.features).within(bounds);
         Ok(Response::new(Box::pin(stream::iter(found.map(Ok)))))
     }
+    // ANCHOR_END: list_features
 
+    // ANCHOR: record_route
     /// Client streaming: reads every point of the route, then answers with its summary.
     async fn record_route(
         &self,
@@ -84,7 +89,9 @@ impl route_guide_server::RouteGuide for RouteGuide {
         }
         Ok(Response::new(route.summary(Instant::now())?))
     }
+    // ANCHOR_END: record_route
 
+    // ANCHOR: route_chat
     type RouteChatStream = ResponseStream<RouteNote>;
 
     /// Bidirectional streaming: for each note received, sends back the earlier notes left at
@@ -108,4 +115,5 @@ impl route_guide_server::RouteGuide for RouteGuide {
             });
         Ok(Response::new(Box::pin(replies)))
     }
+    // ANCHOR_END: route_chat
 }

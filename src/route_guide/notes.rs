@@ -40,6 +40,7 @@ impl NoteStore {
         }
     }
 
+    // ANCHOR: leave
     /// Stores `note`, left at `location`, and returns the notes left there before it.
     ///
     /// Copying and storing happen under one lock, so two clients chatting at the same point
@@ -62,6 +63,7 @@ impl NoteStore {
         notes.count += 1;
         Ok(earlier)
     }
+    // ANCHOR_END: leave
 
     /// The notes left at `location` so far, in arrival order.
     pub fn notes_at(&self, location: &Point) -> Vec<RouteNote> {

@@ -79,6 +79,7 @@ pub enum ConfigError {
 }
 
 impl TourServer {
+    // ANCHOR: new
     /// Builds the services from `config`.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let notes = Arc::new(NoteStore::new(config.max_notes));
@@ -92,6 +93,7 @@ impl TourServer {
             limits: config.limits,
         })
     }
+    // ANCHOR_END: new
 
     /// The gauge of calls in progress on this server.
     pub fn live_calls(&self) -> LiveCalls {
@@ -133,6 +135,7 @@ impl TourServer {
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls)?;
         }
+        // ANCHOR: router
         let router = builder
             .layer(TourLayers::new(
                 self.live,
@@ -145,6 +148,7 @@ impl TourServer {
             .add_service(tuned!(SummatorServer::new(Summator), limits))
             .add_service(tuned!(DuneServer::new(self.mentat), limits))
             .add_service(tuned!(RouteGuideServer::new(self.route_guide), limits));
+        // ANCHOR_END: router
 
         // gRPC sends many small frames; without TCP_NODELAY, Nagle's algorithm holds them
         // back waiting for ACKs, adding tens of milliseconds to a call.

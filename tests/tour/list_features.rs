@@ -86,6 +86,7 @@ async fn list_features_refuses_a_missing_or_invalid_corner() {
     assert_bad_field(&status, "hi.longitude", "must be within");
 }
 
+// ANCHOR: hang_up
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_list_features_ends_the_servers_work() {
     let server = spawn_server_with_features(&many_features_json()).await;
@@ -112,3 +113,4 @@ async fn a_client_that_hangs_up_mid_list_features_ends_the_servers_work() {
         .unwrap();
     assert_eq!(feature.into_inner().name, "dune 0");
 }
+// ANCHOR_END: hang_up

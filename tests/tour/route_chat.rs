@@ -61,6 +61,7 @@ async fn chat(server: &TestServer, notes: Vec<RouteNote>) -> Vec<String> {
     heard
 }
 
+// ANCHOR: replays
 #[tokio::test]
 async fn route_chat_replays_earlier_notes_at_the_same_point_then_stores_the_note() {
     let server = spawn_test_server().await;
@@ -87,6 +88,7 @@ async fn route_chat_replays_earlier_notes_at_the_same_point_then_stores_the_note
     );
     assert_eq!(messages(&server.notes.notes_at(&there)), ["b"]);
 }
+// ANCHOR_END: replays
 
 #[tokio::test]
 async fn route_chat_replies_while_the_client_is_still_sending() {

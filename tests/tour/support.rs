@@ -58,6 +58,7 @@ pub async fn spawn_server_with_features(json: &str) -> TestServer {
     .await
 }
 
+// ANCHOR: spawn_server
 pub async fn spawn_server(config: Config) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -76,6 +77,7 @@ pub async fn spawn_server(config: Config) -> TestServer {
         task,
     }
 }
+// ANCHOR_END: spawn_server
 
 impl TestServer {
     pub async fn channel(&self) -> Channel {

@@ -1,0 +1,319 @@
+//! Every command the docs show under a "Run it" heading is run, and prints what the page
+//! says it prints.
+//!
+//! A "Run it" block is a `console` block: `$ command` lines, each followed by the output it
+//! prints. They run in order, as a reader would type them:
+//!
+//! - `cargo run --example NAME -- ARGS` and `cargo run -- ARGS` run the example or server
+//!   that `cargo test` has just built (a nested cargo would wait on this one's lock).
+//! - A server started with a trailing `&` runs in the background for the rest of the block,
+//!   on a free port rather than 50051: the commands after it reach it via
+//!   `GRPC_TOUR_SERVER`, the environment twin of `--server`.
+//! - A command that `.ci/run` itself runs, such as `cargo test`, is left to CI.
+//!
+//! The output is compared after replacing what changes from run to run (ports, coin
+//! flips); an output with an `error:` line means the command must fail, any other that it
+//! must succeed.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use pretty_assertions::StrComparison;
+use regex::Regex;
+
+use crate::markdown::{self, root};
+
+/// How long one command may take before it counts as hung.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// What varies between runs, and what the check compares in its place.
+const UNSTABLE: [(&str, &str); 3] = [
+    // The operating system picks the port of an in-process or background server.
+    (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+    // The Mentat flips a coin (unless seeded, which the tour's own tests check).
+    (r"Muad'Dib\.\.\. (?:YES|NO)!", "Muad'Dib... YES-OR-NO!"),
+    // Client and server both watch a deadline; whichever notices first writes the message.
+    (
+        r"DeadlineExceeded: .*",
+        "DeadlineExceeded: (either side's message)",
+    ),
+];
+
+#[test]
+fn every_run_it_command_runs_and_prints_what_the_page_shows() {
+    let mut failures = Vec::new();
+    let mut commands = 0;
+    for page in markdown::pages() {
+        for block in markdown::code_blocks(&page) {
+            if !block.heading.trim().eq_ignore_ascii_case("run it") {
+                continue;
+            }
+            let at = page.at(block.span.start);
+            if block.lang != "console" {
+                failures.push(format!("{at}: a Run it block is a ```console block"));
+                continue;
+            }
+            match run_block(&block.code) {
+                Ok(ran) => commands += ran,
+                Err(failure) => failures.push(format!("{at}: {failure}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(
+        commands > 0,
+        "no Run it block found: the check checks nothing"
+    );
+}
+
+#[test]
+fn unstable_parts_compare_equal_and_the_rest_does_not() {
+    let shown = "(started one at http://127.0.0.1:40857)\nMentat: ... Muad'Dib... NO!\n";
+    let run = "(started one at http://127.0.0.1:33781)\nMentat: ... Muad'Dib... YES!\n";
+    assert_eq!(stable(shown), stable(run));
+    assert_ne!(stable("2 + 3 = 5\n"), stable("2 + 3 = 6\n"));
+}
+
+/// One `$ command` and the output shown under it.
+struct Step {
+    command: String,
+    shown: String,
+}
+
+fn steps(block: &str) -> Result<Vec<Step>, String> {
+    let mut steps: Vec<Step> = Vec::new();
+    for line in block.lines() {
+        if let Some(command) = line.strip_prefix("$ ") {
+            steps.push(Step {
+                command: command.trim().to_owned(),
+                shown: String::new(),
+            });
+        } else if let Some(step) = steps.last_mut() {
+            step.shown.push_str(line);
+            step.shown.push('\n');
+        } else {
+            return Err(format!("output before any `$ command`: {line:?}"));
+        }
+    }
+    Ok(steps)
+}
+
+/// Runs the steps of one block in order; returns how many commands ran here.
+fn run_block(block: &str) -> Result<usize, String> {
+    let mut background = Background::default();
+    let mut ran = 0;
+    for step in steps(block)? {
+        let fail = |problem: String| format!("`{}`: {problem}", step.command);
+        match invocation(&step.command).map_err(fail)? {
+            Invocation::LeftToCi => continue,
+            Invocation::Run(run) if run.background => {
+                background.start(run).map_err(fail)?;
+            }
+            Invocation::Run(run) => {
+                let (success, output) = background.run(run).map_err(fail)?;
+                let must_fail = step.shown.lines().any(|line| line.starts_with("error:"));
+                if success == must_fail {
+                    return Err(fail(format!(
+                        "expected it to {}, but it printed:\n{output}",
+                        if must_fail { "fail" } else { "succeed" }
+                    )));
+                }
+                if !step.shown.trim().is_empty() && stable(&step.shown) != stable(&output) {
+                    return Err(fail(format!(
+                        "prints something else (left: the page, right: this run):\n{}",
+                        StrComparison::new(&stable(&step.shown), &stable(&output))
+                    )));
+                }
+            }
+        }
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+fn stable(output: &str) -> String {
+    let mut text: String = output
+        .lines()
+        .map(|line| format!("{}\n", line.trim_end()))
+        .collect();
+    for (unstable, stand_in) in UNSTABLE {
+        text = Regex::new(unstable)
+            .unwrap()
+            .replace_all(&text, stand_in)
+            .into_owned();
+    }
+    text.trim_end().to_owned()
+}
+
+enum Invocation {
+    Run(Run),
+    /// A command `.ci/run` runs itself, such as `cargo test`.
+    LeftToCi,
+}
+
+struct Run {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    background: bool,
+}
+
+/// What to run for a command as the docs show it.
+fn invocation(command: &str) -> Result<Invocation, String> {
+    if command.contains(['|', '>', '<', ';', '$', '`', '"', '\'', '\\']) {
+        return Err("only plain commands run here: no quotes, pipes or redirections".into());
+    }
+    let (command, background) = match command.strip_suffix('&') {
+        Some(command) => (command.trim_end(), true),
+        None => (command, false),
+    };
+    let mut words = command.split_whitespace().peekable();
+    let mut env = Vec::new();
+    while let Some((name, value)) = words.peek().and_then(|word| word.split_once('=')) {
+        env.push((name.to_owned(), value.to_owned()));
+        words.next();
+    }
+    if words.next() != Some("cargo") || words.next() != Some("run") {
+        return match runs_in_ci(command) && env.is_empty() && !background {
+            true => Ok(Invocation::LeftToCi),
+            false => Err("neither `cargo run` nor a command that .ci/run runs".into()),
+        };
+    }
+    let mut program = PathBuf::from(env!("CARGO_BIN_EXE_grpc-tour"));
+    while let Some(word) = words.next() {
+        match word {
+            "--" => break,
+            // The same program, as `cargo test` built it.
+            "--release" | "--locked" | "--quiet" | "-q" => {}
+            "--example" => program = example(words.next().ok_or("--example needs a name")?),
+            other => return Err(format!("the runner does not know `{other}`")),
+        }
+    }
+    Ok(Invocation::Run(Run {
+        program,
+        args: words.map(str::to_owned).collect(),
+        env,
+        background,
+    }))
+}
+
+/// Whether `.ci/run` runs `command` (give or take `--locked`).
+fn runs_in_ci(command: &str) -> bool {
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    ci.lines()
+        .map(|line| line.trim().replace(" --locked", ""))
+        .any(|line| line == command)
+}
+
+fn example(name: &str) -> PathBuf {
+    // This test runs from target/<profile>/deps; cargo puts examples in .../examples.
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds the examples, `cargo test --test docs` does not",
+        path.display()
+    );
+    path
+}
+
+/// The server a block started with `&`, stopped when the block ends.
+#[derive(Default)]
+struct Background {
+    server: Option<(Child, String)>,
+}
+
+impl Background {
+    fn start(&mut self, run: Run) -> Result<(), String> {
+        let mut child = command(&run)
+            .args(["--addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let (found, addr) = mpsc::channel();
+        let log = BufReader::new(child.stderr.take().unwrap());
+        // Reads the log to the end, so that the server never blocks on a full pipe.
+        thread::spawn(move || {
+            let addr = Regex::new(r"addr=(\S+)").unwrap();
+            for line in log.lines().map_while(Result::ok) {
+                if let Some(seen) = addr.captures(&line) {
+                    let _ = found.send(seen[1].to_owned());
+                }
+            }
+        });
+        let addr = addr
+            .recv_timeout(PATIENCE)
+            .map_err(|_| "the server never logged its address".to_owned())?;
+        self.server = Some((child, format!("http://{addr}")));
+        Ok(())
+    }
+
+    /// Runs `run` in the foreground to its end: whether it succeeded, and what it printed
+    /// to stdout and stderr, interleaved as on a terminal.
+    fn run(&self, run: Run) -> Result<(bool, String), String> {
+        let (mut output, into) = std::io::pipe().map_err(|e| e.to_string())?;
+        let mut foreground = command(&run);
+        if let Some((_, url)) = &self.server {
+            foreground.env("GRPC_TOUR_SERVER", url);
+        }
+        let mut child = foreground
+            .stdout(into.try_clone().map_err(|e| e.to_string())?)
+            .stderr(into)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        // The parent's copies of the pipe's write end must go, or the read never ends.
+        drop(foreground);
+        let reader = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = output.read_to_string(&mut text);
+            text
+        });
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if started.elapsed() > PATIENCE {
+                let _ = child.kill();
+                return Err(format!("still running after {PATIENCE:?}"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        Ok((status.success(), reader.join().unwrap()))
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some((mut child, _)) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The command for `run`, in an environment that holds none of the reader's settings.
+fn command(run: &Run) -> Command {
+    let mut command = Command::new(&run.program);
+    command
+        .args(&run.args)
+        .env_remove("GRPC_TOUR_SERVER")
+        .env_remove("GRPC_TOUR_TOKEN")
+        .env_remove("RUST_LOG")
+        .envs(run.env.iter().map(|(k, v)| (k, v)));
+    command
+}
