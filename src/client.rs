@@ -13,7 +13,7 @@ use std::{error::Error as _, future, io, process::ExitCode, time::Duration};
 
 use tokio::net::TcpListener;
 use tonic::{
-    Request, Status, TimeoutExpired,
+    Code, Request, Status, TimeoutExpired,
     codec::CompressionEncoding,
     metadata::AsciiMetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
@@ -80,25 +80,30 @@ impl From<Compression> for CompressionEncoding {
     }
 }
 
-/// The channel the examples call through: a connection, a passed deadline reported as
-/// `DEADLINE_EXCEEDED`, and the metadata every call carries.
-pub type TourChannel = InterceptedService<MapErr<Channel, DeadlineFix>, CallMetadata>;
+/// The channel the examples call through: a connection, its failures reported with the
+/// status codes the gRPC spec gives them, and the metadata every call carries.
+pub type TourChannel = InterceptedService<MapErr<Channel, StatusFix>, CallMetadata>;
 
-/// How [`TourChannel`] maps tonic's errors: a deadline that tonic's client timer saw pass
-/// becomes `DEADLINE_EXCEEDED` rather than `CANCELLED`.
-pub type DeadlineFix = fn(transport::Error) -> Status;
+/// How [`TourChannel`] turns a failure of the connection into a status.
+pub type StatusFix = fn(transport::Error) -> Status;
 
-/// A channel that calls with `metadata`, and reports a passed deadline as such.
+/// A channel that calls with `metadata`, and reports connection failures as the spec says.
 pub fn tour_channel(channel: Channel, metadata: CallMetadata) -> TourChannel {
-    let fix: DeadlineFix = deadline_exceeded_not_cancelled;
+    let fix: StatusFix = spec_status;
     InterceptedService::new(MapErr::new(channel, fix), metadata)
 }
 
-/// tonic's client enforces a call's deadline itself as well as sending it, and when its own
-/// timer fires first it reports `CANCELLED` ("Timeout expired"). The gRPC spec's code for a
-/// passed deadline is `DEADLINE_EXCEEDED`, whichever side noticed; tonic turns the error
-/// into the `Status` found in it, so this puts the right one there.
-fn deadline_exceeded_not_cancelled(error: transport::Error) -> Status {
+/// The status of a call that failed in the connection rather than on the server; tonic
+/// then returns the `Status` found in the error. Two of tonic's own choices differ from
+/// the gRPC spec's table of status codes, and are corrected here:
+///
+/// - tonic's client enforces a call's deadline itself as well as sending it, and when its
+///   own timer fires first it reports `CANCELLED` ("Timeout expired"). A passed deadline
+///   is `DEADLINE_EXCEEDED`, whichever side noticed.
+/// - A connection that breaks under a call (the server's process died, say) is `UNKNOWN`
+///   ("transport error") in tonic; the spec makes it `UNAVAILABLE`, the code that tells a
+///   client the call may be retried elsewhere.
+fn spec_status(error: transport::Error) -> Status {
     let mut cause = error.source();
     let mut timed_out = false;
     while let Some(source) = cause {
@@ -106,9 +111,15 @@ fn deadline_exceeded_not_cancelled(error: transport::Error) -> Status {
         cause = source.source();
     }
     if timed_out {
-        Status::deadline_exceeded("the deadline passed before the server answered")
-    } else {
-        Status::from_error(Box::new(error))
+        return Status::deadline_exceeded("the deadline passed before the server answered");
+    }
+    let status = Status::from_error(Box::new(error));
+    match status.code() {
+        // What tonic could not classify is the connection failing.
+        Code::Unknown => {
+            Status::unavailable(format!("the connection failed: {}", status.message()))
+        }
+        _ => status,
     }
 }
 

@@ -26,6 +26,8 @@
 //!   compression and TLS, run on a listener until a graceful shutdown.
 //! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
 //! - [`client`]: how the examples reach a server, or start one in-process.
+//! - [`balance`]: one channel over several replicas, tracked by their health checks, and
+//!   retries where they are safe.
 //!
 //! The binary (`src/main.rs`) only parses flags, binds the address and calls
 //! [`server::TourServer::serve`].
@@ -39,6 +41,7 @@
 
 #![warn(missing_docs)]
 
+pub mod balance;
 pub mod client;
 pub mod dune;
 pub mod error;

@@ -61,6 +61,11 @@ struct Args {
     #[arg(long, env = "GRPC_TOUR_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// The name to give in the `x-served-by` header of every response, to tell replicas
+    /// apart behind a load balancer [default: the address it listens on].
+    #[arg(long, value_name = "NAME")]
+    replica_name: Option<String>,
+
     #[command(flatten)]
     tls: ServerTlsFiles,
 
@@ -114,6 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         token: args.token,
         tls: args.tls.load()?,
         limits: args.limits,
+        replica_name: args.replica_name,
     };
     let (features, tls) = (config.features.len(), config.tls.is_some());
     // ANCHOR: serve

@@ -27,6 +27,9 @@ pub struct Config {
     pub tls: Option<ServerTlsConfig>,
     /// Message size, streams, deadlines, keepalive and the shutdown grace period.
     pub limits: Limits,
+    /// The name this server gives in the `x-served-by` header of every response, so that a
+    /// client can see which replica answered; its address when `None`.
+    pub replica_name: Option<String>,
 }
 
 impl Default for Config {
@@ -39,6 +42,7 @@ impl Default for Config {
             token: None,
             tls: None,
             limits: Limits::default(),
+            replica_name: None,
         }
     }
 }

@@ -16,6 +16,8 @@ mod config;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use http::{HeaderName, HeaderValue};
+
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -24,6 +26,7 @@ use tonic::{
     transport::{self, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use config::{Config, Limits};
 
@@ -68,6 +71,7 @@ pub struct TourServer {
     auth: AuthLayer,
     tls: Option<transport::ServerTlsConfig>,
     limits: Limits,
+    replica_name: Option<HeaderValue>,
 }
 
 /// Why a server could not be built from its configuration.
@@ -76,7 +80,14 @@ pub enum ConfigError {
     /// The token cannot be sent as metadata.
     #[error("the token must be printable ASCII, as it travels in a header")]
     BadToken,
+    /// The replica name cannot be sent as metadata.
+    #[error("the replica name must be printable ASCII, as it travels in a header")]
+    BadReplicaName,
 }
+
+/// The response header that names the replica that served a call: with several replicas
+/// behind a balancer, it shows where each call went.
+pub const SERVED_BY: &str = "x-served-by";
 
 impl TourServer {
     // ANCHOR: new
@@ -91,6 +102,11 @@ impl TourServer {
             auth: AuthLayer::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
             tls: config.tls,
             limits: config.limits,
+            replica_name: config
+                .replica_name
+                .map(HeaderValue::try_from)
+                .transpose()
+                .map_err(|_| ConfigError::BadReplicaName)?,
         })
     }
     // ANCHOR_END: new
@@ -127,6 +143,10 @@ impl TourServer {
             let _ = stopping.send(());
         };
         let limits = &self.limits;
+        let served_by = self
+            .replica_name
+            .or_else(|| listener_name(&listener))
+            .unwrap_or(HeaderValue::from_static("unknown"));
 
         let mut builder = transport::Server::builder()
             .max_concurrent_streams(Some(limits.max_concurrent_streams))
@@ -141,6 +161,10 @@ impl TourServer {
                 self.live,
                 CutoffLayer::new(limits.max_deadline, grace_over.clone()),
                 self.auth,
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                HeaderName::from_static(SERVED_BY),
+                served_by,
             ))
             .add_service(health_service)
             .add_service(reflection_v1())
@@ -186,6 +210,12 @@ const TOUR_SERVICES: [&str; 3] = [
     <DuneServer<Mentat> as NamedService>::NAME,
     <RouteGuideServer<RouteGuide> as NamedService>::NAME,
 ];
+
+/// A listener's address, as a header value: the default replica name.
+fn listener_name(listener: &TcpListener) -> Option<HeaderValue> {
+    let addr = listener.local_addr().ok()?;
+    HeaderValue::try_from(addr.to_string()).ok()
+}
 
 async fn set_not_serving(health: &HealthReporter) {
     for service in TOUR_SERVICES.into_iter().chain([""]) {

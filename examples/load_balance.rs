@@ -1,0 +1,127 @@
+//! Client-side load balancing: calls spread over three replicas, and one replica dies
+//! mid-run without costing a call.
+//!
+//! ```text
+//! cargo run --example load_balance     # three replicas in this process; one is killed
+//! cargo run --example load_balance -- --server http://127.0.0.1:50051 --server http://127.0.0.1:50052
+//! ```
+//!
+//! One channel holds a connection to every replica and spreads the calls over them; each
+//! reply names its replica in `x-served-by`. A third of the way through, one in-process
+//! replica is killed: its health watch breaks, it leaves the channel, and the calls that
+//! were already on their way to it fail with `UNAVAILABLE` and are retried on the others.
+//! Both calls made here are safe to retry (see `grpc_tour::balance::Safe`).
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::Parser;
+use futures::{StreamExt, stream};
+use grpc_tour::{
+    balance::{Replica, Safe, Tally, balanced_channel, with_retries},
+    client::{self, CallMetadata, ConnectError},
+    proto::{SumRequest, route_guide_client::RouteGuideClient, summator_client::SummatorClient},
+    route_guide::landmarks::ARRAKEEN,
+    server::Config,
+};
+use tonic::Request;
+
+/// How long each call may take.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Spreads calls over several replicas and counts where they went.
+#[derive(Parser)]
+struct Args {
+    /// A replica to call; repeat it for each one [default: three replicas started in this
+    /// process, one of which is killed mid-run].
+    #[arg(long = "server", value_name = "URL")]
+    servers: Vec<String>,
+    /// How many calls to make, alternating Sum and GetFeature.
+    #[arg(long, default_value_t = 300)]
+    calls: u64,
+    /// How many calls to keep in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Kill an in-process replica after this many calls [default: a third of --calls].
+    #[arg(long, value_name = "N")]
+    kill_after: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    client::report(run(Args::parse()).await)
+}
+
+async fn run(args: Args) -> Result<(), client::Error> {
+    let mut replicas = Vec::new();
+    if args.servers.is_empty() {
+        for name in ["replica-1", "replica-2", "replica-3"] {
+            let replica =
+                Replica::spawn(name, Config::default()).map_err(ConnectError::InProcess)?;
+            replicas.push(replica);
+        }
+        println!("(started replica-1, replica-2 and replica-3 in this process)");
+    }
+    let urls: Vec<String> = match replicas.is_empty() {
+        true => args.servers.clone(),
+        false => replicas.iter().map(|replica| replica.url.clone()).collect(),
+    };
+    let (channel, _trackers) = balanced_channel(&urls)?;
+    let channel = client::tour_channel(channel, CallMetadata::default());
+    let summator = SummatorClient::new(channel.clone());
+    let guide = RouteGuideClient::new(channel);
+
+    // The calls run `--concurrency` at a time, so that some are in flight when a replica
+    // dies, as they would be in a busy service.
+    let mut calls = stream::iter(0..args.calls)
+        .map(|call| {
+            let (summator, guide) = (summator.clone(), guide.clone());
+            // Even calls add, odd calls look up a feature: two methods safe to retry.
+            with_retries(Safe::ToRetry, move || {
+                let (mut summator, mut guide) = (summator.clone(), guide.clone());
+                async move {
+                    if call % 2 == 0 {
+                        let sum = SumRequest {
+                            value1: call as f64,
+                            value2: 1.0,
+                        };
+                        summator.sum(deadline(sum)).await.map(|r| r.map(|_| ()))
+                    } else {
+                        guide
+                            .get_feature(deadline(ARRAKEEN))
+                            .await
+                            .map(|r| r.map(|_| ()))
+                    }
+                }
+            })
+        })
+        .buffer_unordered(args.concurrency);
+
+    let kill_after = args.kill_after.unwrap_or(args.calls / 3);
+    let mut tally = Tally::default();
+    while let Some(attempted) = calls.next().await {
+        tally.record(&attempted);
+        if let Err(status) = &attempted.result {
+            println!("call failed: {:?}: {}", status.code(), status.message());
+        }
+        if tally.sent == kill_after && replicas.len() > 1 {
+            let victim = replicas.remove(1);
+            println!("killing {} after {kill_after} calls", victim.name);
+            victim.kill();
+        }
+    }
+
+    for (replica, served) in &tally.served_by {
+        println!("{replica} served {served} calls");
+    }
+    println!(
+        "sent {}, succeeded {}, retried {}, failed {}",
+        tally.sent, tally.succeeded, tally.retried, tally.failed
+    );
+    Ok(())
+}
+
+fn deadline<T>(message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request.set_timeout(DEADLINE);
+    request
+}

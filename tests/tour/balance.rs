@@ -1,0 +1,142 @@
+//! Client-side load balancing over in-process replicas: calls spread over all of them, a
+//! replica killed mid-run costs no safe call, and a stream stays on one replica.
+
+use futures::{StreamExt, stream};
+use grpc_tour::{
+    balance::{Replica, Safe, Tally, balanced_channel, with_retries},
+    client::{CallMetadata, TourChannel, tour_channel},
+    proto::{
+        RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+        summator_client::SummatorClient,
+    },
+    server::Config,
+};
+use tokio::task::JoinSet;
+
+use crate::support::{PATIENCE, point};
+
+fn replicas() -> Vec<Replica> {
+    ["replica-1", "replica-2", "replica-3"]
+        .into_iter()
+        .map(|name| Replica::spawn(name, Config::default()).unwrap())
+        .collect()
+}
+
+fn balanced(replicas: &[Replica]) -> (TourChannel, JoinSet<()>) {
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    let (channel, trackers) = balanced_channel(&urls).unwrap();
+    (tour_channel(channel, CallMetadata::default()), trackers)
+}
+
+/// Runs `calls` Sum calls, `in_flight` at a time, retrying where safe; calls `midway` once
+/// after `kill_after` of them have finished.
+async fn sums(
+    channel: TourChannel,
+    calls: u64,
+    in_flight: usize,
+    kill_after: u64,
+    mut midway: impl FnMut(),
+) -> Tally {
+    let summator = SummatorClient::new(channel);
+    let mut results = stream::iter(0..calls)
+        .map(|call| {
+            let summator = summator.clone();
+            with_retries(Safe::ToRetry, move || {
+                let mut summator = summator.clone();
+                async move {
+                    summator
+                        .sum(SumRequest {
+                            value1: call as f64,
+                            value2: 1.0,
+                        })
+                        .await
+                }
+            })
+        })
+        .buffer_unordered(in_flight);
+    let mut tally = Tally::default();
+    while let Some(attempted) = tokio::time::timeout(PATIENCE, results.next())
+        .await
+        .unwrap()
+    {
+        if let Ok(response) = &attempted.result {
+            assert_eq!(response.get_ref().value % 1.0, 0.0);
+        }
+        tally.record(&attempted);
+        if tally.sent == kill_after {
+            midway();
+        }
+    }
+    tally
+}
+
+#[tokio::test]
+async fn calls_spread_over_every_replica_and_say_which_one_answered() {
+    let replicas = replicas();
+    let (channel, _trackers) = balanced(&replicas);
+
+    let tally = sums(channel, 300, 8, 0, || {}).await;
+
+    assert_eq!((tally.sent, tally.succeeded, tally.failed), (300, 300, 0));
+    let names: Vec<&str> = tally.served_by.keys().map(String::as_str).collect();
+    assert_eq!(names, ["replica-1", "replica-2", "replica-3"]);
+    for (replica, served) in &tally.served_by {
+        assert!(*served >= 30, "{replica} served only {served} of 300 calls");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_run_costs_no_safe_call() {
+    let mut replicas = replicas();
+    let (channel, _trackers) = balanced(&replicas);
+    let mut victim = Some(replicas.remove(1));
+
+    let tally = sums(channel, 1500, 16, 500, || victim.take().unwrap().kill()).await;
+
+    assert_eq!(tally.sent, 1500);
+    assert_eq!(tally.failed, 0, "{tally:?}");
+    assert_eq!(tally.succeeded, 1500);
+    // The killed replica answered only before it died; the survivors took the rest.
+    let served = |name: &str| tally.served_by.get(name).copied().unwrap_or(0);
+    assert!(served("replica-2") <= 500 + 16, "{tally:?}");
+    assert_eq!(
+        served("replica-1") + served("replica-3") + served("replica-2"),
+        1500
+    );
+}
+
+#[tokio::test]
+async fn a_route_chat_stream_stays_on_one_replica_for_its_life() {
+    let replicas = replicas();
+    let (channel, _trackers) = balanced(&replicas);
+    let mut guide = RouteGuideClient::new(channel);
+    let here = point(12.0, 34.0);
+
+    let notes: Vec<RouteNote> = (0..20)
+        .map(|i| RouteNote {
+            location: Some(here),
+            message: format!("note {i}"),
+        })
+        .collect();
+    let response = guide.route_chat(stream::iter(notes)).await.unwrap();
+    let mut replies = response.into_inner();
+    let mut heard = 0;
+    while tokio::time::timeout(PATIENCE, replies.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .is_some()
+    {
+        heard += 1;
+    }
+
+    // One stream is one HTTP/2 stream on one connection: all 20 notes reached one replica,
+    // which replayed 0 + 1 + ... + 19 of them. The other replicas never saw the chat.
+    assert_eq!(heard, (0..20).sum::<usize>());
+    let stored: Vec<usize> = replicas
+        .iter()
+        .map(|r| r.notes.notes_at(&here).len())
+        .collect();
+    assert_eq!(stored.iter().sum::<usize>(), 20, "{stored:?}");
+    assert!(stored.contains(&20), "{stored:?}");
+}
