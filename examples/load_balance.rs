@@ -61,9 +61,10 @@ async fn run(args: Args) -> Result<(), client::Error> {
         }
         println!("(started replica-1, replica-2 and replica-3 in this process)");
     }
-    let urls: Vec<String> = match replicas.is_empty() {
-        true => args.servers.clone(),
-        false => replicas.iter().map(|replica| replica.url.clone()).collect(),
+    let urls: Vec<String> = if replicas.is_empty() {
+        args.servers.clone()
+    } else {
+        replicas.iter().map(|replica| replica.url.clone()).collect()
     };
     let (channel, _trackers) = balanced_channel(&urls)?;
     let channel = client::tour_channel(channel, CallMetadata::default());
@@ -74,7 +75,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
     // dies, as they would be in a busy service.
     let mut calls = stream::iter(0..args.calls)
         .map(|call| {
-            let (summator, guide) = (summator.clone(), guide.clone());
+            let (summator, guide) = (&summator, &guide);
             // Even calls add, odd calls look up a feature: two methods safe to retry.
             with_retries(Safe::ToRetry, move || {
                 let (mut summator, mut guide) = (summator.clone(), guide.clone());

@@ -20,16 +20,16 @@ use tokio::{
     task::JoinSet,
 };
 use tonic::{
-    Code, Status,
+    Code, Status, Streaming,
     transport::{Channel, Endpoint, channel::Change},
 };
 use tonic_health::{
     ServingStatus,
-    pb::{HealthCheckRequest, health_client::HealthClient},
+    pb::{HealthCheckRequest, HealthCheckResponse, health_client::HealthClient},
 };
 
 use crate::{
-    client::ConnectError,
+    client::{self, ConnectError},
     route_guide::notes::NoteStore,
     server::{Config, SERVED_BY, TourServer},
 };
@@ -38,19 +38,13 @@ use crate::{
 /// replica rejoins on its own.
 const RETRACK_AFTER: Duration = Duration::from_millis(500);
 
-/// How long to wait for a replica's TCP connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// A channel balanced over `urls`, with each replica tracked by its health check. The
 /// trackers run until the returned [`JoinSet`] is dropped.
 pub fn balanced_channel(urls: &[String]) -> Result<(Channel, JoinSet<()>), ConnectError> {
     let (channel, changes) = Channel::balance_channel(urls.len().max(1));
     let mut trackers = JoinSet::new();
     for url in urls {
-        let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|_| ConnectError::BadUrl { url: url.clone() })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
+        let endpoint = client::endpoint(url)?;
         trackers.spawn(track(url.clone(), endpoint, changes.clone()));
     }
     Ok((channel, trackers))
@@ -58,38 +52,66 @@ pub fn balanced_channel(urls: &[String]) -> Result<(Channel, JoinSet<()>), Conne
 
 /// Keeps one replica in the channel while its health check says `SERVING`.
 async fn track(url: String, endpoint: Endpoint, changes: Sender<Change<String, Endpoint>>) {
-    let mut joined = false;
+    let mut member = Member {
+        url,
+        endpoint,
+        changes,
+        joined: false,
+    };
     loop {
-        if let Ok(connection) = endpoint.connect().await {
-            let mut health = HealthClient::new(connection);
-            let watch = health.watch(HealthCheckRequest::default()).await;
-            if let Ok(mut statuses) = watch.map(tonic::Response::into_inner) {
-                while let Ok(Some(status)) = statuses.message().await {
-                    let serving = status.status() == ServingStatus::Serving.into();
-                    if serving != joined {
-                        let change = match serving {
-                            true => Change::Insert(url.clone(), endpoint.clone()),
-                            false => Change::Remove(url.clone()),
-                        };
-                        if changes.send(change).await.is_err() {
-                            return; // The channel is gone: nothing left to balance.
-                        }
-                        joined = serving;
-                    }
+        if let Some(mut statuses) = watch_health(&member.endpoint).await {
+            while let Ok(Some(status)) = statuses.message().await {
+                let serving = status.status() == ServingStatus::Serving.into();
+                if member.set_joined(serving).await.is_err() {
+                    return;
                 }
             }
         }
         // The watch broke: the replica died, or is unreachable. Out it goes, at once.
-        if joined {
-            if changes.send(Change::Remove(url.clone())).await.is_err() {
-                return;
-            }
-            joined = false;
-        }
-        if changes.is_closed() {
+        if member.set_joined(false).await.is_err() {
             return;
         }
         tokio::time::sleep(RETRACK_AFTER).await;
+    }
+}
+
+/// The stream of a replica's health statuses, or `None` if it cannot be watched now.
+async fn watch_health(endpoint: &Endpoint) -> Option<Streaming<HealthCheckResponse>> {
+    let connection = endpoint.connect().await.ok()?;
+    let watch = HealthClient::new(connection)
+        .watch(HealthCheckRequest::default())
+        .await
+        .ok()?;
+    Some(watch.into_inner())
+}
+
+/// One replica's place in the balanced channel.
+struct Member {
+    url: String,
+    endpoint: Endpoint,
+    changes: Sender<Change<String, Endpoint>>,
+    joined: bool,
+}
+
+/// The balanced channel is gone, so there is nothing left to track.
+struct ChannelGone;
+
+impl Member {
+    /// Puts the replica in the channel, or takes it out, unless it is there already.
+    async fn set_joined(&mut self, joined: bool) -> Result<(), ChannelGone> {
+        if self.changes.is_closed() {
+            return Err(ChannelGone);
+        }
+        if joined != self.joined {
+            let change = if joined {
+                Change::Insert(self.url.clone(), self.endpoint.clone())
+            } else {
+                Change::Remove(self.url.clone())
+            };
+            self.changes.send(change).await.map_err(|_| ChannelGone)?;
+            self.joined = joined;
+        }
+        Ok(())
     }
 }
 

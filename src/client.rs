@@ -101,17 +101,24 @@ pub fn tour_channel(channel: Channel, metadata: CallMetadata) -> TourChannel {
 ///   own timer fires first it reports `CANCELLED` ("Timeout expired"). A passed deadline
 ///   is `DEADLINE_EXCEEDED`, whichever side noticed.
 /// - A connection that breaks under a call (the server's process died, say) is `UNKNOWN`
-///   ("transport error") in tonic; the spec makes it `UNAVAILABLE`, the code that tells a
-///   client the call may be retried elsewhere.
+///   ("transport error") in tonic, or `CANCELLED` when the call was still queued on it;
+///   the spec makes both `UNAVAILABLE`, the code that tells a client the call may be
+///   retried elsewhere. (A client that really cancels drops the call, and sees no error.)
 fn spec_status(error: transport::Error) -> Status {
     let mut cause = error.source();
-    let mut timed_out = false;
+    let (mut timed_out, mut closed) = (false, false);
     while let Some(source) = cause {
         timed_out |= source.is::<TimeoutExpired>();
+        closed |= source
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled);
         cause = source.source();
     }
     if timed_out {
         return Status::deadline_exceeded("the deadline passed before the server answered");
+    }
+    if closed {
+        return Status::unavailable("the connection closed before the call was sent");
     }
     let status = Status::from_error(Box::new(error));
     match status.code() {
@@ -296,13 +303,7 @@ pub async fn connect_with(
     url: &str,
     tls: Option<ClientTlsConfig>,
 ) -> Result<Channel, ConnectError> {
-    let bad_url = || ConnectError::BadUrl {
-        url: url.to_owned(),
-    };
-    let mut endpoint = Endpoint::from_shared(url.to_owned()).map_err(|_| bad_url())?;
-    if endpoint.uri().scheme().is_none() || endpoint.uri().host().is_none() {
-        return Err(bad_url());
-    }
+    let mut endpoint = endpoint(url)?;
     let unreachable = |source| ConnectError::Unreachable {
         url: url.to_owned(),
         source,
@@ -310,12 +311,20 @@ pub async fn connect_with(
     if let Some(tls) = tls {
         endpoint = endpoint.tls_config(tls).map_err(unreachable)?;
     }
-    endpoint
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(unreachable)
+    endpoint.connect().await.map_err(unreachable)
+}
+
+/// How to reach the server at `url`, not yet connected: a URL with a scheme and a host,
+/// a bounded wait for the TCP connection, and no Nagle delay.
+pub fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
+    let bad_url = || ConnectError::BadUrl {
+        url: url.to_owned(),
+    };
+    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|_| bad_url())?;
+    if endpoint.uri().scheme().is_none() || endpoint.uri().host().is_none() {
+        return Err(bad_url());
+    }
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
 }
 
 /// Starts the tour server with its default configuration on `127.0.0.1:0`, in a task of the

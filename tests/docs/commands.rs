@@ -180,9 +180,10 @@ fn invocation(command: &str) -> Result<Invocation, String> {
         words.next();
     }
     if words.next() != Some("cargo") || words.next() != Some("run") {
-        return match runs_in_ci(command) && env.is_empty() && !background {
-            true => Ok(Invocation::LeftToCi),
-            false => Err("neither `cargo run` nor a command that .ci/run runs".into()),
+        return if runs_in_ci(command) && env.is_empty() && !background {
+            Ok(Invocation::LeftToCi)
+        } else {
+            Err("neither `cargo run` nor a command that .ci/run runs".into())
         };
     }
     let mut program = PathBuf::from(env!("CARGO_BIN_EXE_grpc-tour"));

@@ -40,7 +40,7 @@ async fn sums(
     let summator = SummatorClient::new(channel);
     let mut results = stream::iter(0..calls)
         .map(|call| {
-            let summator = summator.clone();
+            let summator = &summator;
             with_retries(Safe::ToRetry, move || {
                 let mut summator = summator.clone();
                 async move {
@@ -59,8 +59,9 @@ async fn sums(
         .await
         .unwrap()
     {
-        if let Ok(response) = &attempted.result {
-            assert_eq!(response.get_ref().value % 1.0, 0.0);
+        match &attempted.result {
+            Ok(response) => assert_eq!(response.get_ref().value % 1.0, 0.0),
+            Err(status) => eprintln!("a call failed: {status:?}"),
         }
         tally.record(&attempted);
         if tally.sent == kill_after {
