@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --example load_balance     # three replicas in this process; one is killed
 //! cargo run --example load_balance -- --server http://127.0.0.1:50051 --server http://127.0.0.1:50052
+//! cargo run --example load_balance -- --server http://127.0.0.1:8080   # a proxy: see proxy/run
 //! ```
 //!
 //! One channel holds a connection to every replica and spreads the calls over them; each
@@ -66,7 +67,15 @@ async fn run(args: Args) -> Result<(), client::Error> {
     } else {
         replicas.iter().map(|replica| replica.url.clone()).collect()
     };
-    let (channel, _trackers) = balanced_channel(&urls)?;
+    // One server is a proxy (or a single replica): one connection, and the proxy spreads
+    // the calls. Several are replicas: the channel spreads the calls itself.
+    let (channel, _trackers) = if let [proxy] = urls.as_slice() {
+        println!("(one server: every call goes to {proxy}, which picks a replica for it)");
+        (client::connect(proxy).await?, None)
+    } else {
+        let (channel, trackers) = balanced_channel(&urls)?;
+        (channel, Some(trackers))
+    };
     let channel = client::tour_channel(channel, CallMetadata::default());
     let summator = SummatorClient::new(channel.clone());
     let guide = RouteGuideClient::new(channel);
