@@ -67,6 +67,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
     } else {
         replicas.iter().map(|replica| replica.url.clone()).collect()
     };
+    // ANCHOR: proxy_or_replicas
     // One server is a proxy (or a single replica): one connection, and the proxy spreads
     // the calls. Several are replicas: the channel spreads the calls itself.
     let (channel, _trackers) = if let [proxy] = urls.as_slice() {
@@ -76,6 +77,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
         let (channel, trackers) = balanced_channel(&urls)?;
         (channel, Some(trackers))
     };
+    // ANCHOR_END: proxy_or_replicas
     let channel = client::tour_channel(channel, CallMetadata::default());
     let summator = SummatorClient::new(channel.clone());
     let guide = RouteGuideClient::new(channel);

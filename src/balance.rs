@@ -38,6 +38,7 @@ use crate::{
 /// replica rejoins on its own.
 const RETRACK_AFTER: Duration = Duration::from_millis(500);
 
+// ANCHOR: balanced_channel
 /// A channel balanced over `urls`, with each replica tracked by its health check. The
 /// trackers run until the returned [`JoinSet`] is dropped.
 pub fn balanced_channel(urls: &[String]) -> Result<(Channel, JoinSet<()>), ConnectError> {
@@ -74,6 +75,7 @@ async fn track(url: String, endpoint: Endpoint, changes: Sender<Change<String, E
         tokio::time::sleep(RETRACK_AFTER).await;
     }
 }
+// ANCHOR_END: balanced_channel
 
 /// The stream of a replica's health statuses, or `None` if it cannot be watched now.
 async fn watch_health(endpoint: &Endpoint) -> Option<Streaming<HealthCheckResponse>> {
@@ -115,6 +117,7 @@ impl Member {
     }
 }
 
+// ANCHOR: safe
 /// Whether a call may be sent again after it failed with `UNAVAILABLE`.
 ///
 /// `UNAVAILABLE` says the call did not complete, not that it never ran: the replica may
@@ -135,6 +138,7 @@ pub enum Safe {
     /// Report the failure; the caller decides.
     Once,
 }
+// ANCHOR_END: safe
 
 /// What a run of calls over a balanced channel did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -163,6 +167,7 @@ pub struct Attempted<T> {
     pub retries: u32,
 }
 
+// ANCHOR: with_retries
 /// Runs a call, and runs it again on `UNAVAILABLE` when it is `safe`, up to
 /// [`MAX_ATTEMPTS`] in all. `call` is called once per attempt, so that each attempt sends
 /// a fresh request (a request, and its deadline, is used up by sending it).
@@ -188,6 +193,7 @@ where
         }
     }
 }
+// ANCHOR_END: with_retries
 
 impl Tally {
     /// Counts one call's outcome.

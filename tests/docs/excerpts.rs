@@ -24,15 +24,16 @@ use regex::Regex;
 use crate::markdown::{self, CodeBlock, Page, root};
 
 /// Languages whose code blocks must all be excerpts: the docs write none of it freehand.
-const QUOTED_LANGUAGES: [&str; 4] = ["rust", "protobuf", "toml", "python"];
+const QUOTED_LANGUAGES: [&str; 5] = ["rust", "protobuf", "toml", "python", "nginx"];
 
 /// Where anchors may be, and so where the check looks for regions nobody quotes.
-const SOURCES: [&str; 8] = [
+const SOURCES: [&str; 9] = [
     "src",
     "examples",
     "tests",
     "protos",
     "interop",
+    "proxy",
     "build.rs",
     "Cargo.toml",
     ".ci",

@@ -1,19 +1,20 @@
 //! Client-side load balancing over in-process replicas: calls spread over all of them, a
-//! replica killed mid-run costs no safe call, and a stream stays on one replica.
+//! replica killed mid-run costs no safe call, a stream stays on one replica, and each
+//! replica names itself.
 
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    balance::{Replica, Safe, Tally, balanced_channel, with_retries},
+    balance::{Replica, Safe, Tally, balanced_channel, served_by, with_retries},
     client::{CallMetadata, TourChannel, tour_channel},
     proto::{
         RouteNote, SumRequest, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
-    server::Config,
+    server::{Config, TourServer},
 };
 use tokio::task::JoinSet;
 
-use crate::support::{PATIENCE, point};
+use crate::support::{PATIENCE, point, spawn_test_server};
 
 fn replicas() -> Vec<Replica> {
     ["replica-1", "replica-2", "replica-3"]
@@ -131,6 +132,7 @@ async fn a_route_chat_stream_stays_on_one_replica_for_its_life() {
         heard += 1;
     }
 
+    // ANCHOR: one_replica_per_stream
     // One stream is one HTTP/2 stream on one connection: all 20 notes reached one replica,
     // which replayed 0 + 1 + ... + 19 of them. The other replicas never saw the chat.
     assert_eq!(heard, (0..20).sum::<usize>());
@@ -140,4 +142,23 @@ async fn a_route_chat_stream_stays_on_one_replica_for_its_life() {
         .collect();
     assert_eq!(stored.iter().sum::<usize>(), 20, "{stored:?}");
     assert!(stored.contains(&20), "{stored:?}");
+    // ANCHOR_END: one_replica_per_stream
+}
+
+#[tokio::test]
+async fn a_server_with_no_replica_name_gives_its_address() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+    let response = summator.sum(SumRequest::default()).await.unwrap();
+    assert_eq!(served_by(&response), server.addr.to_string());
+}
+
+#[test]
+fn a_replica_name_that_cannot_travel_in_a_header_is_refused_at_start() {
+    let config = Config {
+        replica_name: Some("replica\n2".to_owned()),
+        ..Config::default()
+    };
+    let error = TourServer::new(config).unwrap_err();
+    assert!(error.to_string().contains("printable ASCII"), "{error}");
 }
