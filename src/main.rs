@@ -11,13 +11,19 @@
 //! or SIGTERM; everything else lives in the library. `RUST_LOG` sets what is logged
 //! (default `info`: one line per call).
 
-use std::{io::IsTerminal, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    io::{BufWriter, IsTerminal},
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use grpc_tour::{
     route_guide::{features::FeatureDb, notes},
-    server::{Config, Limits, TourServer},
+    server::{Config, Layers, Limits, Runtime, TourServer},
     tls::{ServerTlsFiles, Throwaway},
 };
 use tokio::{
@@ -66,6 +72,17 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     replica_name: Option<String>,
 
+    /// The tokio runtime to serve on. `auto`: current-thread when this process may use
+    /// one CPU (a one-core container, `taskset -c 0`), where it is fastest; multi-thread,
+    /// a worker per CPU, when it may use more.
+    #[arg(long, value_enum, default_value_t = Runtime::Auto)]
+    runtime: Runtime,
+
+    /// `off` serves the services alone, without the tour's layers (request ids, per-call
+    /// logs, deadlines, the token check, x-served-by): only to measure what they cost.
+    #[arg(long, value_enum, default_value_t = Layers::On)]
+    layers: Layers,
+
     #[command(flatten)]
     tls: ServerTlsFiles,
 
@@ -83,16 +100,27 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
+    // One log line per call: written to stderr by a thread of its own, which gathers the
+    // lines into few writes, so a busy server does not make a system call per call. The
+    // guard flushes what is left when main returns. Lines are never dropped: a server that
+    // logs faster than stderr takes them waits instead.
+    let (stderr, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(BufWriter::new(std::io::stderr()));
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    match run(args).await {
+    let served = args
+        .runtime
+        .build()
+        .context("cannot start the tokio runtime")
+        .and_then(|runtime| runtime.block_on(run(args)));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line, with its causes, instead of a debug dump: a busy port or a bad
@@ -120,6 +148,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tls: args.tls.load()?,
         limits: args.limits,
         replica_name: args.replica_name,
+        layers: args.layers,
     };
     let (features, tls) = (config.features.len(), config.tls.is_some());
     // ANCHOR: serve

@@ -19,7 +19,8 @@
 use std::{
     future::Future,
     pin::Pin,
-    task::{Context, Poll, ready},
+    sync::Arc,
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -43,7 +44,9 @@ const AHEAD_OF_TONIC: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone)]
 pub struct CutoffLayer {
     max_deadline: Duration,
-    grace_over: CancellationToken,
+    /// In an `Arc`: the stack of layers is cloned for every call, and cloning a
+    /// `CancellationToken` itself takes a lock.
+    grace_over: Arc<CancellationToken>,
 }
 
 impl CutoffLayer {
@@ -52,7 +55,7 @@ impl CutoffLayer {
     pub fn new(max_deadline: Duration, grace_over: CancellationToken) -> Self {
         CutoffLayer {
             max_deadline,
-            grace_over,
+            grace_over: Arc::new(grace_over),
         }
     }
 
@@ -65,19 +68,65 @@ impl CutoffLayer {
             Some(client) => client.saturating_sub(AHEAD_OF_TONIC),
             None => self.max_deadline,
         };
-        // The clock starts now, as the call arrives, not when the future is first polled.
-        let deadline = Instant::now() + timeout;
-        let max_deadline = self.max_deadline;
-        let grace_over = self.grace_over.clone();
-        Box::pin(async move {
-            tokio::select! {
-                () = tokio::time::sleep_until(deadline) => passed(client, max_deadline),
-                () = grace_over.cancelled_owned() => Status::unavailable(
-                    "the server is shutting down and the grace period for calls in flight is over"
-                ),
-            }
-        })
+        Cutoff {
+            // The clock starts now, as the call arrives, not when the future is first polled.
+            deadline: Instant::now() + timeout,
+            client,
+            max_deadline: self.max_deadline,
+            grace_over: Arc::clone(&self.grace_over),
+            armed: None,
+        }
     }
+}
+
+/// When a call must end, and what ends it: its deadline, or the end of the grace period.
+struct Cutoff {
+    deadline: Instant,
+    client: Option<Duration>,
+    max_deadline: Duration,
+    grace_over: Arc<CancellationToken>,
+    /// The timer and the shutdown watch, armed only once the call waits for something. A
+    /// call that never waits (most unary calls: the answer is ready at the first poll)
+    /// never touches the timer wheel; one that keeps sending is checked at every frame.
+    armed: Option<Pin<Box<dyn Future<Output = Status> + Send>>>,
+}
+
+impl Cutoff {
+    /// The status to end the call with, if its time is up already.
+    fn reached(&self) -> Option<Status> {
+        if self.grace_over.is_cancelled() {
+            Some(grace_over())
+        } else if Instant::now() >= self.deadline {
+            Some(passed(self.client, self.max_deadline))
+        } else {
+            None
+        }
+    }
+
+    /// Arms the cutoff, if it is not yet, and asks whether it has come. Called when the call
+    /// itself has nothing ready, so that the cutoff wakes the call while it waits.
+    fn poll_reached(&mut self, cx: &mut Context<'_>) -> Poll<Status> {
+        if self.armed.is_none() {
+            let (deadline, grace) = (self.deadline, CancellationToken::clone(&self.grace_over));
+            let (client, max_deadline) = (self.client, self.max_deadline);
+            self.armed = Some(Box::pin(async move {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => passed(client, max_deadline),
+                    () = grace.cancelled_owned() => grace_over(),
+                }
+            }));
+        }
+        self.armed
+            .as_mut()
+            .map_or(Poll::Pending, |armed| armed.as_mut().poll(cx))
+    }
+}
+
+/// The status of a call still open when the shutdown's grace period is over.
+fn grace_over() -> Status {
+    Status::unavailable(
+        "the server is shutting down and the grace period for calls in flight is over",
+    )
 }
 
 /// The status of a call past its deadline: the client's, or else the server's limit.
@@ -94,9 +143,6 @@ fn passed(client: Option<Duration>, max_deadline: Duration) -> Status {
     };
     Status::deadline_exceeded(message)
 }
-
-/// The moment a call must end, and the status it ends with.
-type Cutoff = Pin<Box<dyn Future<Output = Status> + Send>>;
 
 /// Parses a `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`),
 /// as the gRPC over HTTP/2 spec defines it. (tonic has a parser, but it is private.)
@@ -181,7 +227,7 @@ where
                 response.map(|response| response.map(|inner| CutoffBody::running(inner, cutoff))),
             );
         }
-        match this.cutoff.as_mut().map(|cutoff| cutoff.as_mut().poll(cx)) {
+        match this.cutoff.as_mut().map(|cutoff| cutoff.poll_reached(cx)) {
             // A status with no body: gRPC's "trailers-only" response.
             Some(Poll::Ready(status)) => Poll::Ready(Ok(status.into_http())),
             _ => Poll::Pending,
@@ -190,6 +236,7 @@ where
 }
 
 pin_project! {
+    #[project = CutoffBodyProj]
     /// A response body that ends with the cutoff's status if the cutoff comes before the
     /// body's own end.
     pub struct CutoffBody<B> {
@@ -218,6 +265,20 @@ impl<B> Default for CutoffBody<B> {
     }
 }
 
+/// What polling a body for its next frame gives.
+type PolledFrame<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+
+/// Ends a call with `status` as its trailers, dropping the handler's stream: dropping it is
+/// what stops its work.
+fn end<B: Body>(mut this: CutoffBodyProj<'_, B>, status: Status) -> PolledFrame<B> {
+    *this.cutoff = None;
+    this.inner.set(None);
+    let mut trailers = HeaderMap::new();
+    // Only fails for a message that is not a valid header; ours all are.
+    let _ = status.add_header(&mut trailers);
+    Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+}
+
 impl<B: Body> Body for CutoffBody<B> {
     type Data = B::Data;
     type Error = B::Error;
@@ -227,21 +288,20 @@ impl<B: Body> Body for CutoffBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        // The cutoff first: a stream with plenty to send would otherwise never give it a
-        // chance.
-        if let Some(Poll::Ready(status)) = this.cutoff.as_mut().map(|c| c.as_mut().poll(cx)) {
-            *this.cutoff = None;
-            // Dropping the handler's stream is what stops its work.
-            this.inner.set(None);
-            let mut trailers = HeaderMap::new();
-            // Only fails for a message that is not a valid header; ours all are.
-            let _ = status.add_header(&mut trailers);
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        // Checked before every frame: a stream with plenty to send never waits, so the armed
+        // cutoff would never get its turn.
+        if let Some(status) = this.cutoff.as_ref().and_then(Cutoff::reached) {
+            return end(this, status);
         }
-        let Some(inner) = this.inner.as_pin_mut() else {
+        let Some(inner) = this.inner.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
-        let frame = ready!(inner.poll_frame(cx));
+        let Poll::Ready(frame) = inner.poll_frame(cx) else {
+            return match this.cutoff.as_mut().map(|cutoff| cutoff.poll_reached(cx)) {
+                Some(Poll::Ready(status)) => end(this, status),
+                _ => Poll::Pending,
+            };
+        };
         let finished = match &frame {
             Some(Ok(frame)) => frame.is_trailers(),
             _ => true,

@@ -1,14 +1,18 @@
-//! Watching every call from outside the services: how many calls are live, and one tracing
-//! span per call with its service, method, peer, request id, gRPC status and latency.
+//! Watching every call from outside the services: how many calls are live, and one log line
+//! per call with its service, method, peer, request id, gRPC status and latency.
 //!
 //! This is a tower layer around the whole server, so no handler has to remember to log or
-//! count. The span is entered whenever the call's handler or response stream runs, so any
-//! event a handler logs carries the call's fields too. When the call ends, its status and
-//! latency are recorded on the span and one `call` event is logged inside it; `RUST_LOG`
-//! chooses what is shown (`RUST_LOG=grpc_tour=debug`, `RUST_LOG=warn`, ...). A call is live from the moment its request arrives until its response body has
-//! been sent or dropped, which for a stream means until the last message went out or the
-//! client hung up. So when every client has gone, [`LiveCalls`] reads zero again: a test
-//! can prove that no call's work outlived its client.
+//! count. When a call ends, one `call` event is logged with all of its fields; `RUST_LOG`
+//! chooses what is shown (`RUST_LOG=warn` silences the per-call lines). At debug level
+//! (`RUST_LOG=grpc_tour=debug`) each call also gets a span, entered whenever its handler or
+//! response stream runs, so that anything a handler logs says which call it belongs to. At
+//! the default level that span is never created: on a busy server it would cost more than
+//! the line itself (docs/performance.md has the figures).
+//!
+//! A call is live from the moment its request arrives until its response body has been
+//! sent or dropped, which for a stream means until the last message went out or the client
+//! hung up. So when every client has gone, [`LiveCalls`] reads zero again: a test can prove
+//! that no call's work outlived its client.
 //!
 //! The status of a gRPC call is not in the HTTP status (that is 200 even for errors) but in
 //! the `grpc-status` field of the trailers, or of the headers for an error sent before any
@@ -22,15 +26,18 @@ use std::{
     future::Future,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll, ready},
     time::Instant,
 };
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue, uri::PathAndQuery};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tonic::{
     Code,
     transport::server::{TcpConnectInfo, TlsConnectInfo},
@@ -43,62 +50,54 @@ use tracing::Span;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A gauge of the calls in progress, shared by the layer and anyone watching it.
-#[derive(Debug, Clone)]
-pub struct LiveCalls(Arc<watch::Sender<usize>>);
+///
+/// A counter and a `Notify` rather than a `watch` channel: every call moves the gauge
+/// twice, and waking watchers costs nothing when nobody is waiting, which is always, outside
+/// the tests.
+#[derive(Debug, Clone, Default)]
+pub struct LiveCalls(Arc<Gauge>);
 
-impl Default for LiveCalls {
-    fn default() -> Self {
-        LiveCalls(Arc::new(watch::Sender::new(0)))
-    }
+#[derive(Debug, Default)]
+struct Gauge {
+    live: AtomicUsize,
+    changed: Notify,
 }
 
 impl LiveCalls {
     /// How many calls are in progress now.
     pub fn count(&self) -> usize {
-        *self.0.borrow()
+        self.0.live.load(Ordering::Acquire)
     }
 
     /// Waits until exactly `count` calls are in progress.
     pub async fn wait_for(&self, count: usize) {
-        let mut changes = self.0.subscribe();
-        // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = changes.wait_for(|live| *live == count).await;
+        loop {
+            // Registered before the count is read, so a change in between still wakes us.
+            let changed = self.0.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if self.count() == count {
+                return;
+            }
+            changed.await;
+        }
     }
 
     fn begin<B>(&self, request: &http::Request<B>) -> Call {
-        self.0.send_modify(|live| *live += 1);
+        self.0.live.fetch_add(1, Ordering::AcqRel);
+        self.0.changed.notify_waiters();
+        let request_id = request.headers().get(REQUEST_ID).cloned();
+        let path = request.uri().path_and_query().cloned();
         Call {
-            span: call_span(request),
+            span: tracing::debug_span!("call", path = path.as_ref().map(|p| p.as_str())),
             started: Instant::now(),
+            path,
+            peer: peer(request),
+            request_id,
             status: None,
             live: self.clone(),
         }
     }
-}
-
-/// The span of one call. Status and latency are empty until the call ends.
-fn call_span<B>(request: &http::Request<B>) -> Span {
-    // A gRPC path is `/package.Service/Method`.
-    let (service, method) = request
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split_once('/')
-        .unwrap_or(("", request.uri().path()));
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!(
-        "call",
-        %service,
-        %method,
-        peer = peer(request).map(tracing::field::display),
-        %request_id,
-        status = tracing::field::Empty,
-        latency = tracing::field::Empty,
-    )
 }
 
 /// The client's address, which tonic records on every request it accepts, TLS or not.
@@ -167,8 +166,15 @@ where
 /// One call in progress. Dropping it ends the call: the gauge goes down and the line is
 /// logged, however the call ended.
 struct Call {
+    /// At debug level, a span around everything the handler does, so that its own events
+    /// say which call they belong to. Off by default, and then free.
     span: Span,
     started: Instant,
+    /// `/package.Service/Method`. Kept as the request had it (a cheap, shared copy), and
+    /// only formatted if the line is logged.
+    path: Option<PathAndQuery>,
+    peer: Option<SocketAddr>,
+    request_id: Option<HeaderValue>,
     /// The gRPC status, once the server has sent it.
     status: Option<Code>,
     live: LiveCalls,
@@ -184,17 +190,29 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        self.live.0.send_modify(|live| *live -= 1);
-        let latency = self.started.elapsed();
-        self.span.record("latency", tracing::field::debug(latency));
+        self.live.0.live.fetch_sub(1, Ordering::AcqRel);
+        self.live.0.changed.notify_waiters();
+        // One event with every field, rather than an info-level span per call: creating,
+        // entering and closing a span costs more than the line itself.
+        let path = self.path.as_ref().map_or("", PathAndQuery::path);
+        // A gRPC path is `/package.Service/Method`.
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or(("", path));
+        let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok());
         let _inside = self.span.enter();
-        match self.status {
-            Some(status) => {
-                self.span.record("status", tracing::field::debug(status));
-                tracing::info!("call");
-            }
-            None => tracing::info!("call ended by the client"),
-        }
+        tracing::info!(
+            %service,
+            %method,
+            peer = self.peer.map(tracing::field::display),
+            request_id = request_id.map(tracing::field::display),
+            status = self.status.map(tracing::field::debug),
+            // Whole microseconds: cheaper to write than a float, and easier to sum.
+            latency_us = self.started.elapsed().as_micros() as u64,
+            "{}",
+            if self.status.is_some() { "call" } else { "call ended by the client" },
+        );
     }
 }
 

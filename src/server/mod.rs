@@ -13,6 +13,7 @@
 //! with `UNAVAILABLE`.
 
 mod config;
+mod runtime;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -26,9 +27,11 @@ use tonic::{
     transport::{self, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{ServiceBuilder, util::option_layer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub use config::{Config, Limits};
+pub use config::{Config, Layers, Limits};
+pub use runtime::Runtime;
 
 use crate::{
     dune::Mentat,
@@ -72,6 +75,7 @@ pub struct TourServer {
     tls: Option<transport::ServerTlsConfig>,
     limits: Limits,
     replica_name: Option<HeaderValue>,
+    layers: Layers,
 }
 
 /// Why a server could not be built from its configuration.
@@ -83,6 +87,9 @@ pub enum ConfigError {
     /// The replica name cannot be sent as metadata.
     #[error("the replica name must be printable ASCII, as it travels in a header")]
     BadReplicaName,
+    /// A token needs the layer that checks it.
+    #[error("a token needs the layers on: with --layers off nothing would check it")]
+    TokenWithoutLayers,
 }
 
 /// The response header that names the replica that served a call: with several replicas
@@ -93,6 +100,9 @@ impl TourServer {
     // ANCHOR: new
     /// Builds the services from `config`.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
+        if config.layers == Layers::Off && config.token.is_some() {
+            return Err(ConfigError::TokenWithoutLayers);
+        }
         let notes = Arc::new(NoteStore::new(config.max_notes));
         Ok(TourServer {
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
@@ -107,6 +117,7 @@ impl TourServer {
                 .map(HeaderValue::try_from)
                 .transpose()
                 .map_err(|_| ConfigError::BadReplicaName)?,
+            layers: config.layers,
         })
     }
     // ANCHOR_END: new
@@ -156,7 +167,9 @@ impl TourServer {
             builder = builder.tls_config(tls)?;
         }
         // ANCHOR: router
-        let router = builder
+        let layers = ServiceBuilder::new()
+            // Outermost: one response type with the layers or without, so `--layers` can pick.
+            .map_response(|response: http::Response<_>| response.map(tonic::body::Body::new))
             .layer(TourLayers::new(
                 self.live,
                 CutoffLayer::new(limits.max_deadline, grace_over.clone()),
@@ -165,7 +178,9 @@ impl TourServer {
             .layer(SetResponseHeaderLayer::overriding(
                 HeaderName::from_static(SERVED_BY),
                 served_by,
-            ))
+            ));
+        let router = builder
+            .layer(option_layer((self.layers == Layers::On).then_some(layers)))
             .add_service(health_service)
             .add_service(reflection_v1())
             .add_service(reflection_v1alpha())

@@ -126,9 +126,9 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
         logged(
             &log,
             &[
-                "call{service=tour.Summator method=Sum peer=127.0.0.1:",
+                "call service=tour.Summator method=Sum peer=127.0.0.1:",
                 "request_id=harkonnen-7",
-                "latency=",
+                "latency_us=",
                 "status=Ok"
             ]
         ),
@@ -226,4 +226,53 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
         "{stderr}"
     );
     assert!(stderr.contains("missing field `longitude`"), "{stderr}");
+}
+
+#[tokio::test]
+async fn both_runtimes_serve() {
+    for runtime in ["current-thread", "multi-thread"] {
+        let server = Running::start(&["--runtime", runtime]).await;
+        let channel = client::connect(&format!("http://{}", server.addr))
+            .await
+            .unwrap();
+        let sum = SummatorClient::new(channel)
+            .sum(SumRequest {
+                value1: 2.0,
+                value2: 3.0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(sum.into_inner().value, 5.0, "{runtime}");
+        let (success, log) = server.terminate().await;
+        assert!(success, "{runtime}: {log:#?}");
+    }
+}
+
+#[tokio::test]
+async fn with_layers_off_calls_are_served_bare() {
+    let server = Running::start(&["--layers", "off"]).await;
+    let channel = client::connect(&format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    let sum = SummatorClient::new(channel)
+        .sum(SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        })
+        .await
+        .unwrap();
+    // No request id, no replica name, no line in the log: none of the tour's layers ran.
+    assert!(sum.metadata().get("x-request-id").is_none());
+    assert!(sum.metadata().get("x-served-by").is_none());
+    assert_eq!(sum.into_inner().value, 5.0);
+    let (success, log) = server.terminate().await;
+    assert!(success, "{log:#?}");
+    assert!(!logged(&log, &["call service="]), "{log:#?}");
+}
+
+#[tokio::test]
+async fn a_token_with_the_layers_off_is_refused_at_start() {
+    let (success, stderr) = run_to_exit(&["--layers", "off", "--token", "sesame"]).await;
+    assert!(!success);
+    assert!(stderr.contains("a token needs the layers on"), "{stderr}");
 }
