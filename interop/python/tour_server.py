@@ -1,7 +1,7 @@
 """The tour's three services in Python with grpcio: a peer, so that the Rust examples can
 prove the contract in the other direction.
 
-    python tour_server.py [--port 0]    # prints "listening on 127.0.0.1:PORT"
+    python tour_server.py [--port 0] [--features FILE]   # prints "listening on 127.0.0.1:PORT"
 
 Short on purpose: the same answers as the Rust server, without its production layers.
 """
@@ -42,14 +42,15 @@ class Dune(tour_pb2_grpc.DuneServicer):
 
 
 class RouteGuide(tour_pb2_grpc.RouteGuideServicer):
-    def __init__(self):
-        named = [f for f in json.loads(FEATURES.read_text()) if f["name"]]
+    def __init__(self, features_file):
+        named = [f for f in json.loads(features_file.read_text()) if f["name"]]
         self.features = [tour_pb2.Feature(name=f["name"], location=tour_pb2.Point(**f["location"])) for f in named]
+        self.names = {(f.location.latitude, f.location.longitude): f.name for f in self.features}
         self.notes = {}  # (latitude, longitude) -> [RouteNote]
         self.lock = threading.Lock()
 
     def name_at(self, point):
-        return next((f.name for f in self.features if f.location == point), "")
+        return self.names.get((point.latitude, point.longitude), "")
 
     def GetFeature(self, request, context):
         return tour_pb2.Feature(name=self.name_at(request), location=request)
@@ -93,11 +94,12 @@ class RouteGuide(tour_pb2_grpc.RouteGuideServicer):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--features", type=pathlib.Path, default=FEATURES, help="grpc.io's route_guide_db.json format")
     args = parser.parse_args()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     tour_pb2_grpc.add_SummatorServicer_to_server(Summator(), server)
     tour_pb2_grpc.add_DuneServicer_to_server(Dune(), server)
-    tour_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuide(), server)
+    tour_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuide(args.features), server)
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"listening on 127.0.0.1:{port}", flush=True)

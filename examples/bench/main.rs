@@ -1,0 +1,368 @@
+//! How fast is each kind of RPC? A benchmark that answers with figures anyone can reproduce.
+//!
+//! ```text
+//! bench/run                                   # build, then `bench compare`: the full table
+//! cargo run --release --example bench -- --help
+//! cargo run --release --example bench -- load --server http://127.0.0.1:50051
+//! ```
+//!
+//! `load` drives one running server with each kind of RPC: `Sum` at several numbers of
+//! calls in flight over one and several connections (calls/s, p50/p99/p999 latency from an
+//! HDR histogram), `ListFeatures` (features/s), `RecordRoute` (points/s), and `RouteChat`
+//! pipelined (notes/s) and one note at a time (round trips/s, latency).
+//!
+//! `compare` starts each server itself, pinned to core 0 while the load runs on core 1:
+//! grpc-tour as shipped, grpc-tour with `--layers off`, grpc-tour on a multi-thread
+//! runtime, a minimal tonic server (`examples/minimal_server.rs`) and the Python grpcio
+//! server of `interop/python`. It adds h2load against `Sum` and the servers' memory with
+//! 1000 chats open, repeats it all `--runs` times, and prints the medians, the ratios and
+//! the targets of docs/performance.md, and draws the plot. Nothing here is part of the
+//! test suite: tests never assert on time.
+
+mod compare;
+mod h2load;
+mod load;
+mod report;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, ensure};
+use clap::{Args, Parser, Subcommand};
+use grpc_tour::proto::Point;
+use std::io::Read;
+
+use compare::{Contender, Running};
+use load::{Figure, Kind, Timing};
+
+#[derive(Parser)]
+#[command(about = "How fast is each kind of RPC? See docs/performance.md")]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Drives one running server and prints what it sustains.
+    Load(LoadArgs),
+    /// Starts every server in turn, measures them all, and prints the table.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The server to drive.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// How long to measure each figure, in seconds, after the warm-up.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// How long to warm up before each figure, in seconds.
+    #[arg(long, default_value_t = 0.3)]
+    warm_up: f64,
+    /// Sum: the numbers of calls in flight to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100, 1000])]
+    in_flight: Vec<usize>,
+    /// Sum: the numbers of connections to spread them over.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 4])]
+    connections: Vec<usize>,
+    /// Also measure the streaming RPCs.
+    #[arg(long)]
+    streams: bool,
+    /// ListFeatures: how many features the server has (each call streams them all).
+    #[arg(long, default_value_t = 100_000)]
+    features: u64,
+    /// RecordRoute: points per call.
+    #[arg(long, default_value_t = 10_000)]
+    route_points: usize,
+    /// RouteChat: notes per pipelined call.
+    #[arg(long, default_value_t = 20_000)]
+    chat_notes: u64,
+    /// Instead: open this many chats, print `open`, and keep them open until stdin closes.
+    #[arg(long, value_name = "CHATS")]
+    hold_chats: Option<usize>,
+    /// One JSON figure per line, for `compare`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// How many times to run everything; the table shows the medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// How long to measure each figure, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// How many features to generate for ListFeatures.
+    #[arg(long, default_value_t = 100_000)]
+    features: u64,
+    /// How many chats to hold open while reading the servers' memory.
+    #[arg(long, default_value_t = 1000)]
+    chats: usize,
+    /// A few seconds in all, to prove the benchmark works (as CI does): figures from it
+    /// mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Where the results, the logs and the plot go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    // Current-thread: the load runs on one core, and this is the fastest runtime there.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match Cli::parse().command {
+        Mode::Load(args) => runtime.block_on(drive(args)),
+        Mode::Compare(args) => runtime.block_on(compare_all(args)),
+    }
+}
+
+async fn drive(args: LoadArgs) -> anyhow::Result<()> {
+    let url = args.server.as_str();
+    if let Some(chats) = args.hold_chats {
+        let _open = load::open_chats(url, chats, chats.div_ceil(200)).await?;
+        println!("open {chats}");
+        // Until the reader closes stdin; meanwhile the runtime keeps the chats open.
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().read(&mut [0])).await;
+        return Ok(());
+    }
+    let timing = Timing {
+        warm_up: Duration::from_secs_f64(args.warm_up),
+        measure: Duration::from_secs_f64(args.seconds),
+    };
+    let mut figures = Vec::new();
+    for &connections in &args.connections {
+        for &in_flight in &args.in_flight {
+            figures.push(load::sum(url, in_flight, connections, timing).await?);
+            show(&args, figures.last())?;
+        }
+    }
+    if args.streams {
+        let route = route(args.route_points);
+        figures.push(load::list_features(url, args.features, timing).await?);
+        show(&args, figures.last())?;
+        figures.push(load::record_route(url, &route, timing).await?);
+        show(&args, figures.last())?;
+        figures.push(load::chat_pipelined(url, args.chat_notes, timing).await?);
+        show(&args, figures.last())?;
+        figures.push(load::chat_round_trip(url, timing).await?);
+        show(&args, figures.last())?;
+    }
+    Ok(())
+}
+
+fn show(args: &LoadArgs, figure: Option<&Figure>) -> anyhow::Result<()> {
+    let Some(figure) = figure else { return Ok(()) };
+    if args.json {
+        println!("{}", serde_json::to_string(figure)?);
+    } else {
+        println!("{}", report::line(figure));
+    }
+    Ok(())
+}
+
+/// A route of `points` points that visits generated features and the desert between them.
+fn route(points: usize) -> Vec<Point> {
+    (0..points)
+        .map(|n| feature_point(n as u64 % 1000))
+        .collect()
+}
+
+/// Where the `n`th generated feature is: a grid over the globe, 10⁻³ degrees apart.
+fn feature_point(n: u64) -> Point {
+    Point {
+        latitude: (n % 100_000) as i32 * 10_000 - 500_000_000,
+        longitude: (n / 100_000) as i32 * 10_000,
+    }
+}
+
+/// Writes `count` named features, in grpc.io's route_guide_db.json format.
+fn write_features(path: &Path, count: u64) -> anyhow::Result<()> {
+    let features: Vec<serde_json::Value> = (0..count)
+        .map(|n| {
+            let point = feature_point(n);
+            serde_json::json!({
+                "location": {"latitude": point.latitude, "longitude": point.longitude},
+                "name": format!("Feature {n}"),
+            })
+        })
+        .collect();
+    std::fs::write(path, serde_json::to_vec(&features)?)?;
+    Ok(())
+}
+
+async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
+    let (runs, seconds, features) = if args.smoke {
+        (1, 0.2, 2_000)
+    } else {
+        (args.runs, args.seconds, args.features)
+    };
+    ensure!(runs > 0, "--runs must be at least 1");
+    let logs = args.out.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let features_file = args.out.join("features.json");
+    write_features(&features_file, features)?;
+
+    let contenders = contenders(&features_file)?;
+    let h2load_found = std::process::Command::new("h2load")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !h2load_found {
+        eprintln!("(h2load not found: no h2load figures; Debian: apt-get install nghttp2-client)");
+    }
+    let measure = Duration::from_secs_f64(seconds);
+    let in_flight = if args.smoke { "1,100" } else { "1,10,100,1000" };
+    let load_args = [
+        "--seconds".to_owned(),
+        seconds.to_string(),
+        "--warm-up".to_owned(),
+        (seconds * 0.3).to_string(),
+        "--in-flight".to_owned(),
+        in_flight.to_owned(),
+        "--features".to_owned(),
+        features.to_string(),
+    ];
+
+    let mut results: Vec<report::Measured> = contenders
+        .iter()
+        .map(|c| report::Measured::new(c.name))
+        .collect();
+    for run in 1..=runs {
+        for (contender, measured) in contenders.iter().zip(&mut results) {
+            eprintln!("run {run} of {runs}: {}", contender.name);
+            let log = logs.join(format!("{}.log", contender.name.replace([' ', ','], "-")));
+            let server = Running::start(contender, &log)?;
+            if contender.measure_memory {
+                measured.memory_at_rest.push(server.memory()?.0);
+                let (_, peak) = compare::memory_with_chats(&server, args.chats)?;
+                measured.memory_with_chats.push(peak);
+            }
+            let mut figures = Vec::new();
+            if h2load_found {
+                figures.push(
+                    compare::h2load_sum(&server.addr, &args.out, (50, 20), measure)
+                        .await
+                        .with_context(|| format!("h2load against {}", contender.name))?,
+                );
+            }
+            let mut this_load = load_args.to_vec();
+            if compare::measures(contender, Kind::ListFeatures) {
+                this_load.push("--streams".to_owned());
+            }
+            figures.extend(compare::load(&server.addr, &this_load)?);
+            measured.runs.push(figures);
+        }
+    }
+
+    let report = report::Report::new(results, args.chats, features, runs);
+    let table = report.markdown();
+    println!("{table}");
+    std::fs::write(args.out.join("results.md"), &table)?;
+    let plot = args.out.join("bench.svg");
+    report.plot(&plot)?;
+    eprintln!(
+        "wrote {} and {}",
+        args.out.join("results.md").display(),
+        plot.display()
+    );
+    Ok(())
+}
+
+/// The servers to compare, built by `bench/run` (or `cargo build --release`).
+fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
+    // This program is target/release/examples/bench: the others are beside it.
+    let exe = std::env::current_exe()?;
+    let examples = exe.parent().context("no examples dir")?;
+    let release = examples.parent().context("no release dir")?;
+    let root = release
+        .parent()
+        .and_then(Path::parent)
+        .context("no project dir")?;
+    let tour = release.join("grpc-tour");
+    let features = features_file.display().to_string();
+    let tour_args = |more: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["--addr", "127.0.0.1:0", "--features", &features]
+            .map(String::from)
+            .to_vec();
+        // Room for every note the chats leave: the default cap is a safety net, not a
+        // figure to measure.
+        args.extend(["--max-notes", "100000000"].map(String::from));
+        args.extend(more.iter().map(|s| s.to_string()));
+        args
+    };
+    let mut contenders = vec![
+        Contender {
+            name: "grpc-tour",
+            program: tour.clone(),
+            args: tour_args(&[]),
+            env: vec![],
+            serves_streams: true,
+            measure_memory: true,
+        },
+        Contender {
+            name: "layers off",
+            program: tour.clone(),
+            args: tour_args(&["--layers", "off"]),
+            env: vec![],
+            serves_streams: true,
+            measure_memory: false,
+        },
+        Contender {
+            name: "multi-thread",
+            program: tour.clone(),
+            args: tour_args(&["--runtime", "multi-thread"]),
+            env: vec![],
+            serves_streams: false,
+            measure_memory: false,
+        },
+        Contender {
+            name: "minimal tonic",
+            program: examples.join("minimal_server"),
+            args: vec!["--addr".into(), "127.0.0.1:0".into()],
+            env: vec![],
+            serves_streams: false,
+            measure_memory: false,
+        },
+    ];
+    let python = root.join("target/interop/venv/bin/python");
+    if python.exists() {
+        contenders.push(Contender {
+            name: "Python grpcio",
+            program: python,
+            args: vec![
+                root.join("interop/python/tour_server.py")
+                    .display()
+                    .to_string(),
+                "--features".into(),
+                features,
+            ],
+            env: vec![(
+                "PYTHONPATH",
+                format!(
+                    "{}:{}",
+                    root.join("target/interop/py").display(),
+                    root.join("interop/python").display()
+                ),
+            )],
+            serves_streams: true,
+            measure_memory: false,
+        });
+    } else {
+        eprintln!("(no Python venv: run interop/python/setup for the Python figures)");
+    }
+    for contender in &contenders {
+        ensure!(
+            contender.program.exists(),
+            "{} is missing: build it first (bench/run does)",
+            contender.program.display()
+        );
+    }
+    Ok(contenders)
+}

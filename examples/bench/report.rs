@@ -1,0 +1,436 @@
+//! What a run found: the table of medians, the ratios, the targets, and the plot.
+
+use std::{fmt::Write, path::Path};
+
+use plotters::prelude::*;
+
+use crate::{
+    compare::{median_of, medians},
+    load::{Figure, Kind},
+};
+
+/// Everything measured of one server over the runs.
+pub struct Measured {
+    pub name: &'static str,
+    pub runs: Vec<Vec<Figure>>,
+    /// Resident memory at rest, and the peak with the chats open, in MiB, per run.
+    pub memory_at_rest: Vec<f64>,
+    pub memory_with_chats: Vec<f64>,
+}
+
+impl Measured {
+    pub fn new(name: &'static str) -> Self {
+        Measured {
+            name,
+            runs: Vec::new(),
+            memory_at_rest: Vec::new(),
+            memory_with_chats: Vec::new(),
+        }
+    }
+}
+
+/// The medians of one server.
+struct Column {
+    name: &'static str,
+    figures: Vec<Figure>,
+    memory: Option<(f64, f64)>,
+}
+
+impl Column {
+    fn find(&self, kind: Kind, in_flight: usize, connections: usize) -> Option<&Figure> {
+        self.figures.iter().find(|f| {
+            f.kind == kind
+                && (kind != Kind::Sum || (f.in_flight == in_flight && f.connections == connections))
+        })
+    }
+
+    fn any(&self, kind: Kind) -> Option<&Figure> {
+        self.figures.iter().find(|f| f.kind == kind)
+    }
+}
+
+pub struct Report {
+    columns: Vec<Column>,
+    chats: usize,
+    features: u64,
+    runs: usize,
+}
+
+impl Report {
+    pub fn new(measured: Vec<Measured>, chats: usize, features: u64, runs: usize) -> Self {
+        let columns = measured
+            .into_iter()
+            .map(|m| Column {
+                name: m.name,
+                figures: medians(&m.runs),
+                memory: (!m.memory_at_rest.is_empty()).then(|| {
+                    (
+                        median_of(m.memory_at_rest.iter().copied()),
+                        median_of(m.memory_with_chats.iter().copied()),
+                    )
+                }),
+            })
+            .collect();
+        Report {
+            columns,
+            chats,
+            features,
+            runs,
+        }
+    }
+
+    fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The Sum settings the Rust client measured: (in flight, connections).
+    fn sum_settings(&self) -> Vec<(usize, usize)> {
+        let mut settings: Vec<(usize, usize)> = self
+            .columns
+            .iter()
+            .flat_map(|c| &c.figures)
+            .filter(|f| f.kind == Kind::Sum)
+            .map(|f| (f.in_flight, f.connections))
+            .collect();
+        settings.sort_by_key(|&(in_flight, connections)| (connections, in_flight));
+        settings.dedup();
+        settings
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let names: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        let _ = writeln!(
+            out,
+            "Medians of {} run(s). Each server on core 0, the load on core 1; {} features.\n",
+            self.runs, self.features
+        );
+        let _ = writeln!(out, "| | {} |", names.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(names.len()));
+        let mut row = |label: String, cell: &dyn Fn(&Column) -> Option<String>| {
+            let cells: Vec<String> = self
+                .columns
+                .iter()
+                .map(|c| cell(c).unwrap_or_else(|| "".to_owned()))
+                .collect();
+            if cells.iter().any(|c| !c.is_empty()) {
+                let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
+            }
+        };
+        row(
+            "**Sum**, h2load, 1000 in flight (50 connections × 20): calls/s".into(),
+            &|c| c.any(Kind::SumH2load).map(|f| count(f.rate)),
+        );
+        row("Sum, h2load: p50 / p99 / p999 ms".into(), &|c| {
+            c.any(Kind::SumH2load).and_then(latencies)
+        });
+        for (in_flight, connections) in self.sum_settings() {
+            row(
+                format!(
+                    "Sum, Rust client, {in_flight} in flight over {connections} connection(s): calls/s (p99 ms)"
+                ),
+                &|c| {
+                    c.find(Kind::Sum, in_flight, connections)
+                        .map(|f| format!("{} ({})", count(f.rate), ms(f.latency.map(|l| l.p99))))
+                },
+            );
+        }
+        row("**ListFeatures**: features/s".into(), &|c| {
+            c.any(Kind::ListFeatures).map(|f| count(f.rate))
+        });
+        row("**RecordRoute**: points/s".into(), &|c| {
+            c.any(Kind::RecordRoute).map(|f| count(f.rate))
+        });
+        row("**RouteChat**, pipelined: notes/s".into(), &|c| {
+            c.any(Kind::ChatPipelined).map(|f| count(f.rate))
+        });
+        row(
+            "RouteChat, one note at a time: round trips/s (p50 / p99 ms)".into(),
+            &|c| {
+                c.any(Kind::ChatRoundTrip).map(|f| {
+                    let l = f.latency;
+                    format!(
+                        "{} ({} / {})",
+                        count(f.rate),
+                        ms(l.map(|l| l.p50)),
+                        ms(l.map(|l| l.p99))
+                    )
+                })
+            },
+        );
+        let chats = self.chats;
+        row(
+            format!("**Memory**: at rest / peak with {chats} chats open (MiB)"),
+            &|c| {
+                c.memory
+                    .map(|(rest, peak)| format!("{rest:.1} / {peak:.1}"))
+            },
+        );
+        let _ = writeln!(out, "\n{}", self.targets());
+        out
+    }
+
+    /// The targets of docs/performance.md, each with its figure from this run.
+    fn targets(&self) -> String {
+        let mut out = String::from("| target | measured | met |\n|---|---:|:---:|\n");
+        let mut target = |what: &str,
+                          measured: Option<f64>,
+                          text: &dyn Fn(f64) -> String,
+                          met: &dyn Fn(f64) -> bool| {
+            let (shown, ok) = match measured {
+                Some(value) if value.is_finite() => {
+                    (text(value), if met(value) { "yes" } else { "**no**" })
+                }
+                _ => ("not measured".to_owned(), "-"),
+            };
+            let _ = writeln!(out, "| {what} | {shown} | {ok} |");
+        };
+        let h2load = |name: &str| {
+            self.column(name)
+                .and_then(|c| c.any(Kind::SumH2load))
+                .cloned()
+        };
+        let (tour, minimal) = (h2load("grpc-tour"), h2load("minimal tonic"));
+        let (python, multi) = (h2load("Python grpcio"), h2load("multi-thread"));
+        let ratio = |a: &Option<Figure>, b: &Option<Figure>, pick: fn(&Figure) -> Option<f64>| {
+            Some(pick(a.as_ref()?)? / pick(b.as_ref()?)?)
+        };
+        let rate = |f: &Figure| Some(f.rate);
+        let p99 = |f: &Figure| f.latency.map(|l| l.p99);
+        let percent = |v: f64| format!("{:.0}%", v * 100.0);
+        let times = |v: f64| format!("{v:.2}×");
+        target(
+            "grpc-tour serves Sum at ≥ 90% of minimal tonic's calls/s (h2load)",
+            ratio(&tour, &minimal, rate),
+            &percent,
+            &|v| v >= 0.90,
+        );
+        target(
+            "grpc-tour's Sum p99 ≤ 1.25× minimal tonic's (h2load)",
+            ratio(&tour, &minimal, p99),
+            &times,
+            &|v| v <= 1.25,
+        );
+        let streamed = |kind| {
+            self.column("grpc-tour")
+                .and_then(|c| c.any(kind))
+                .map(|f| f.rate)
+        };
+        target(
+            "ListFeatures ≥ 2M features/s",
+            streamed(Kind::ListFeatures),
+            &|v| count(v),
+            &|v| v >= 2e6,
+        );
+        target(
+            "RecordRoute ≥ 2M points/s",
+            streamed(Kind::RecordRoute),
+            &|v| count(v),
+            &|v| v >= 2e6,
+        );
+        target(
+            "≥ 20× Python grpcio on unary calls/s (h2load)",
+            ratio(&tour, &python, rate),
+            &times,
+            &|v| v >= 20.0,
+        );
+        let python_streamed = self
+            .column("Python grpcio")
+            .and_then(|c| c.any(Kind::ListFeatures))
+            .map(|f| f.rate);
+        target(
+            "≥ 100× Python grpcio on small-message streaming (ListFeatures)",
+            streamed(Kind::ListFeatures)
+                .zip(python_streamed)
+                .map(|(a, b)| a / b),
+            &times,
+            &|v| v >= 100.0,
+        );
+        let memory = self
+            .column("grpc-tour")
+            .and_then(|c| c.memory)
+            .map(|(_, peak)| peak);
+        target(
+            &format!("< 64 MiB with {} chats open", self.chats),
+            memory,
+            &|v| format!("{v:.1} MiB"),
+            &|v| v < 64.0,
+        );
+        target(
+            "current-thread (the default on one core) vs multi-thread: calls/s",
+            ratio(&tour, &multi, rate),
+            &times,
+            &|v| v >= 1.0,
+        );
+        target(
+            "current-thread vs multi-thread: p99",
+            ratio(&tour, &multi, p99),
+            &times,
+            &|v| v <= 1.0,
+        );
+        out
+    }
+
+    /// Sum's calls/s and p99 against calls in flight, one line per server, over the most
+    /// connections measured; and the streaming kinds, as rates on a log scale.
+    pub fn plot(&self, path: &Path) -> anyhow::Result<()> {
+        let connections = self.sum_settings().iter().map(|s| s.1).max().unwrap_or(1);
+        let series: Vec<(&str, Vec<SumPoint>)> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let points = c
+                    .figures
+                    .iter()
+                    .filter(|f| f.kind == Kind::Sum && f.connections == connections)
+                    .filter_map(|f| Some((f.in_flight as f64, f.rate, f.latency?.p99 / 1000.0)))
+                    .collect();
+                (c.name, points)
+            })
+            .collect();
+        let max_in_flight = series
+            .iter()
+            .flat_map(|s| &s.1)
+            .map(|p| p.0)
+            .fold(1.0, f64::max);
+        let max_rate = series
+            .iter()
+            .flat_map(|s| &s.1)
+            .map(|p| p.1)
+            .fold(1.0, f64::max);
+        let (min_p99, max_p99) = series
+            .iter()
+            .flat_map(|s| &s.1)
+            .map(|p| p.2)
+            .fold((f64::MAX, 0.001_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+
+        let root = SVGBackend::new(path, (1200, 460)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(600);
+        let title = format!("Sum over {connections} connection(s): calls/s");
+        let mut rates = ChartBuilder::on(&left)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0.8..max_in_flight * 1.25).log_scale(), 0.0..max_rate * 1.1)?;
+        rates
+            .configure_mesh()
+            .x_desc("calls in flight")
+            .y_desc("calls/s")
+            .draw()?;
+        let mut p99s = ChartBuilder::on(&right)
+            .caption("Sum: p99 latency, ms (log)", ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(
+                (0.8..max_in_flight * 1.25).log_scale(),
+                (min_p99.min(max_p99) * 0.8..max_p99 * 1.25).log_scale(),
+            )?;
+        p99s.configure_mesh()
+            .x_desc("calls in flight")
+            .y_desc("p99, ms")
+            .draw()?;
+        for (index, (name, points)) in series.iter().enumerate() {
+            if points.is_empty() {
+                continue;
+            }
+            let color = Palette99::pick(index).to_rgba();
+            rates
+                .draw_series(LineSeries::new(
+                    points.iter().map(|p| (p.0, p.1)),
+                    color.stroke_width(2),
+                ))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            rates.draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
+            )?;
+            p99s.draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0, p.2)),
+                color.stroke_width(2),
+            ))?;
+            p99s.draw_series(
+                points
+                    .iter()
+                    .map(|p| Circle::new((p.0, p.2), 3, color.filled())),
+            )?;
+        }
+        rates
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    }
+}
+
+/// One point of the Sum plot: calls in flight, calls/s, p99 in ms.
+type SumPoint = (f64, f64, f64);
+
+/// One figure as a line of text, for `load` without `--json`.
+pub fn line(figure: &Figure) -> String {
+    let what = match figure.kind {
+        Kind::Sum | Kind::SumH2load => format!(
+            "Sum, {} in flight over {} connection(s): {} calls/s",
+            figure.in_flight,
+            figure.connections,
+            count(figure.rate)
+        ),
+        Kind::ListFeatures => format!("ListFeatures: {} features/s", count(figure.rate)),
+        Kind::RecordRoute => format!("RecordRoute: {} points/s", count(figure.rate)),
+        Kind::ChatPipelined => format!("RouteChat, pipelined: {} notes/s", count(figure.rate)),
+        Kind::ChatRoundTrip => format!(
+            "RouteChat, one at a time: {} round trips/s",
+            count(figure.rate)
+        ),
+    };
+    match figure.latency {
+        Some(l) => format!(
+            "{what}, p50 {} ms, p99 {} ms, p999 {} ms",
+            ms(Some(l.p50)),
+            ms(Some(l.p99)),
+            ms(Some(l.p999))
+        ),
+        None => what,
+    }
+}
+
+fn latencies(figure: &Figure) -> Option<String> {
+    let l = figure.latency?;
+    Some(format!(
+        "{} / {} / {}",
+        ms(Some(l.p50)),
+        ms(Some(l.p99)),
+        ms(Some(l.p999))
+    ))
+}
+
+/// Microseconds as milliseconds, to two significant places or so.
+fn ms(micros: Option<f64>) -> String {
+    match micros {
+        Some(us) if us < 1000.0 => format!("{:.2}", us / 1000.0),
+        Some(us) => format!("{:.1}", us / 1000.0),
+        None => "-".to_owned(),
+    }
+}
+
+/// A rate with thousands separators: 1234567.8 → "1,234,568".
+fn count(rate: f64) -> String {
+    let digits = format!("{:.0}", rate);
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
