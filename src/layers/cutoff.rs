@@ -244,14 +244,22 @@ pin_project! {
         #[pin]
         inner: Option<B>,
         cutoff: Option<Cutoff>,
+        // Frames sent so far, to look at the clock only every so often.
+        frames: u32,
     }
 }
+
+/// How many frames a busy stream sends between two looks at the clock. A stream that waits
+/// needs no look (the armed cutoff wakes it), and a unary answer (two frames) never gets
+/// one: reading the clock is not free, and a call has many layers that read it.
+const FRAMES_BETWEEN_CHECKS: u32 = 32;
 
 impl<B> CutoffBody<B> {
     fn running(inner: B, cutoff: Option<Cutoff>) -> Self {
         CutoffBody {
             inner: Some(inner),
             cutoff,
+            frames: 0,
         }
     }
 }
@@ -261,6 +269,7 @@ impl<B> Default for CutoffBody<B> {
         CutoffBody {
             inner: None,
             cutoff: None,
+            frames: 0,
         }
     }
 }
@@ -288,9 +297,12 @@ impl<B: Body> Body for CutoffBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        // Checked before every frame: a stream with plenty to send never waits, so the armed
+        // Checked every so often: a stream with plenty to send never waits, so the armed
         // cutoff would never get its turn.
-        if let Some(status) = this.cutoff.as_ref().and_then(Cutoff::reached) {
+        *this.frames += 1;
+        if this.frames.is_multiple_of(FRAMES_BETWEEN_CHECKS)
+            && let Some(status) = this.cutoff.as_ref().and_then(Cutoff::reached)
+        {
             return end(this, status);
         }
         let Some(inner) = this.inner.as_mut().as_pin_mut() else {
