@@ -97,6 +97,8 @@ pub fn run(
     )?;
     let pace = field_f64(&warm, "finished in", "req/s")?;
     let calls = ((pace * measure.as_secs_f64()) as usize).max(in_flight) / in_flight * in_flight;
+    // h2load appends to its log.
+    let _ = std::fs::remove_file(log_file);
     let report = h2load(
         addr,
         body_file,

@@ -12,8 +12,8 @@
 //! pipelined (notes/s) and one note at a time (round trips/s, latency).
 //!
 //! `compare` starts each server itself, pinned to core 0 while the load runs on core 1:
-//! grpc-tour as shipped, grpc-tour with `--layers off`, grpc-tour on a multi-thread
-//! runtime, a minimal tonic server (`examples/minimal_server.rs`) and the Python grpcio
+//! grpc-tour as shipped, grpc-tour without its per-call log line, grpc-tour with
+//! `--layers off`, grpc-tour on a multi-thread runtime, a minimal tonic server (`examples/minimal_server.rs`) and the Python grpcio
 //! server of `interop/python`. It adds h2load against `Sum` and the servers' memory with
 //! 1000 chats open, repeats it all `--runs` times, and prints the medians, the ratios and
 //! the targets of docs/performance.md, and draws the plot. Nothing here is part of the
@@ -305,6 +305,15 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             env: vec![],
             serves_streams: true,
             measure_memory: true,
+        },
+        Contender {
+            name: "no call log",
+            program: tour.clone(),
+            args: tour_args(&[]),
+            // Everything as shipped but the one line per call.
+            env: vec![("RUST_LOG", "info,grpc_tour::layers=warn".to_owned())],
+            serves_streams: false,
+            measure_memory: false,
         },
         Contender {
             name: "layers off",

@@ -304,9 +304,10 @@ impl Report {
             .map(|p| p.2)
             .fold((f64::MAX, 0.001_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
 
-        let root = SVGBackend::new(path, (1200, 460)).into_drawing_area();
+        let root = SVGBackend::new(path, (1500, 460)).into_drawing_area();
         root.fill(&WHITE)?;
-        let (left, right) = root.split_horizontally(600);
+        let (left, rest) = root.split_horizontally(500);
+        let (right, streams) = rest.split_horizontally(500);
         let title = format!("Sum over {connections} connection(s): calls/s");
         let mut rates = ChartBuilder::on(&left)
             .caption(title, ("sans-serif", 20))
@@ -318,6 +319,8 @@ impl Report {
             .configure_mesh()
             .x_desc("calls in flight")
             .y_desc("calls/s")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{:.0}k", v / 1000.0))
             .draw()?;
         let mut p99s = ChartBuilder::on(&right)
             .caption("Sum: p99 latency, ms (log)", ("sans-serif", 20))
@@ -331,6 +334,8 @@ impl Report {
         p99s.configure_mesh()
             .x_desc("calls in flight")
             .y_desc("p99, ms")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v}"))
             .draw()?;
         for (index, (name, points)) in series.iter().enumerate() {
             if points.is_empty() {
@@ -361,6 +366,7 @@ impl Report {
                     .map(|p| Circle::new((p.0, p.2), 3, color.filled())),
             )?;
         }
+        self.plot_streams(&streams)?;
         rates
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -368,6 +374,71 @@ impl Report {
             .border_style(BLACK)
             .draw()?;
         root.present()?;
+        Ok(())
+    }
+}
+
+impl Report {
+    /// The streaming kinds, one line per server across them: messages per second, log scale.
+    fn plot_streams<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> anyhow::Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        const KINDS: [(Kind, &str); 4] = [
+            (Kind::ListFeatures, "ListFeatures"),
+            (Kind::RecordRoute, "RecordRoute"),
+            (Kind::ChatPipelined, "chat, pipelined"),
+            (Kind::ChatRoundTrip, "chat, 1 at a time"),
+        ];
+        let rates: Vec<f64> = self
+            .columns
+            .iter()
+            .flat_map(|c| &c.figures)
+            .filter(|f| KINDS.iter().any(|k| k.0 == f.kind))
+            .map(|f| f.rate)
+            .collect();
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::MAX, 1.0_f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        if rates.is_empty() {
+            return Ok(());
+        }
+        let mut chart = ChartBuilder::on(area)
+            .caption("Streams: messages/s (log)", ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5..3.5, (lo * 0.5..hi * 2.0).log_scale())?;
+        chart
+            .configure_mesh()
+            .x_labels(4)
+            .x_label_formatter(&|x: &f64| {
+                let index = x.round();
+                if (x - index).abs() < 0.01 && (0.0..4.0).contains(&index) {
+                    KINDS[index as usize].1.to_owned()
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| count(*v))
+            .y_desc("per second")
+            .draw()?;
+        for (index, column) in self.columns.iter().enumerate() {
+            let points: Vec<(f64, f64)> = KINDS
+                .iter()
+                .enumerate()
+                .filter_map(|(x, (kind, _))| Some((x as f64, column.any(*kind)?.rate)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let color = Palette99::pick(index).to_rgba();
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+        }
         Ok(())
     }
 }
