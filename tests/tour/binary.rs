@@ -7,7 +7,7 @@ use futures::channel::mpsc;
 use grpc_tour::{
     client,
     proto::{
-        Point, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+        Point, RouteNote, SumRequest, SumResponse, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
     route_guide::landmarks::ARRAKEEN,
@@ -67,6 +67,21 @@ impl Running {
         .await
         .expect("the server starts in time");
         Running { child, log, addr }
+    }
+
+    /// `Sum(2, 3)` on this server, with no token.
+    async fn two_plus_three(&self) -> tonic::Response<SumResponse> {
+        let channel = client::connect(&format!("http://{}", self.addr))
+            .await
+            .unwrap();
+        let two_and_three = SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        };
+        SummatorClient::new(channel)
+            .sum(two_and_three)
+            .await
+            .unwrap()
     }
 
     /// Sends SIGTERM, waits for the exit, and returns whether it was a success and the
@@ -232,16 +247,7 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
 async fn both_runtimes_serve() {
     for runtime in ["current-thread", "multi-thread"] {
         let server = Running::start(&["--runtime", runtime]).await;
-        let channel = client::connect(&format!("http://{}", server.addr))
-            .await
-            .unwrap();
-        let sum = SummatorClient::new(channel)
-            .sum(SumRequest {
-                value1: 2.0,
-                value2: 3.0,
-            })
-            .await
-            .unwrap();
+        let sum = server.two_plus_three().await;
         assert_eq!(sum.into_inner().value, 5.0, "{runtime}");
         let (success, log) = server.terminate().await;
         assert!(success, "{runtime}: {log:#?}");
@@ -251,16 +257,7 @@ async fn both_runtimes_serve() {
 #[tokio::test]
 async fn with_layers_off_calls_are_served_bare() {
     let server = Running::start(&["--layers", "off"]).await;
-    let channel = client::connect(&format!("http://{}", server.addr))
-        .await
-        .unwrap();
-    let sum = SummatorClient::new(channel)
-        .sum(SumRequest {
-            value1: 2.0,
-            value2: 3.0,
-        })
-        .await
-        .unwrap();
+    let sum = server.two_plus_three().await;
     // No request id, no replica name, no line in the log: none of the tour's layers ran.
     assert!(sum.metadata().get("x-request-id").is_none());
     assert!(sum.metadata().get("x-served-by").is_none());
