@@ -160,17 +160,25 @@ where
 }
 
 /// `ListFeatures` over the whole globe, one call at a time: features received per second.
-pub async fn list_features(url: &str, expected: u64, timing: Timing) -> anyhow::Result<Figure> {
+/// Every call must bring `expected` features, or as many as the first call did.
+pub async fn list_features(
+    url: &str,
+    expected: Option<u64>,
+    timing: Timing,
+) -> anyhow::Result<Figure> {
     let guide = RouteGuideClient::new(client::connect(url).await?);
+    let expected = std::cell::Cell::new(expected);
     let rate = repeat(timing, || {
-        let mut guide = guide.clone();
+        let (mut guide, expected) = (guide.clone(), &expected);
         async move {
             let mut features = guide.list_features(everywhere()).await?.into_inner();
             let mut received = 0;
             while features.message().await?.is_some() {
                 received += 1;
             }
-            ensure!(received == expected, "{received} features, not {expected}");
+            let wanted = *expected.get().get_or_insert(received);
+            ensure!(received == wanted, "{received} features, not {wanted}");
+            expected.set(Some(wanted));
             Ok(received)
         }
     })

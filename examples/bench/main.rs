@@ -3,7 +3,7 @@
 //! ```text
 //! bench/run                                   # build, then `bench compare`: the full table
 //! cargo run --release --example bench -- --help
-//! cargo run --release --example bench -- load --server http://127.0.0.1:50051
+//! cargo run --release --example bench -- load --server http://127.0.0.1:50051 [--streams]
 //! ```
 //!
 //! `load` drives one running server with each kind of RPC: `Sum` at several numbers of
@@ -72,9 +72,10 @@ struct LoadArgs {
     /// Also measure the streaming RPCs.
     #[arg(long)]
     streams: bool,
-    /// ListFeatures: how many features the server has (each call streams them all).
-    #[arg(long, default_value_t = 100_000)]
-    features: u64,
+    /// ListFeatures: how many features the server has, which each call must bring [default:
+    /// as many as the first call brings].
+    #[arg(long)]
+    features: Option<u64>,
     /// RecordRoute: points per call.
     #[arg(long, default_value_t = 10_000)]
     route_points: usize,
@@ -149,9 +150,20 @@ async fn drive(args: LoadArgs) -> anyhow::Result<()> {
         show(&args, figures.last())?;
         figures.push(load::record_route(url, &route, timing).await?);
         show(&args, figures.last())?;
-        figures.push(load::chat_pipelined(url, args.chat_notes, timing).await?);
+        // The server keeps every note, and refuses new ones once full.
+        let keeps_notes = "RouteChat: a server keeps every note it is sent; give it room with \
+            --max-notes 100000000, as `bench compare` does";
+        figures.push(
+            load::chat_pipelined(url, args.chat_notes, timing)
+                .await
+                .context(keeps_notes)?,
+        );
         show(&args, figures.last())?;
-        figures.push(load::chat_round_trip(url, timing).await?);
+        figures.push(
+            load::chat_round_trip(url, timing)
+                .await
+                .context(keeps_notes)?,
+        );
         show(&args, figures.last())?;
     }
     Ok(())
