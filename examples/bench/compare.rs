@@ -3,7 +3,7 @@
 //! for each run, and every figure reported is the median of the runs.
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
     time::Duration,
@@ -66,7 +66,8 @@ impl Running {
 
     /// The server's resident memory now, and its peak so far, in MiB.
     pub fn memory(&self) -> anyhow::Result<(f64, f64)> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.server_pid()?))?;
+        // taskset execs the server, so the child's pid is the server's.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let kib = |name: &str| -> anyhow::Result<f64> {
             let line = status
                 .lines()
@@ -80,11 +81,6 @@ impl Running {
                 / 1024.0)
         };
         Ok((kib("VmRSS:")?, kib("VmHWM:")?))
-    }
-
-    /// taskset execs the server, so the child's pid is the server's.
-    fn server_pid(&self) -> anyhow::Result<u32> {
-        Ok(self.child.id())
     }
 }
 
@@ -160,7 +156,7 @@ pub fn memory_with_chats(server: &Running, chats: usize) -> anyhow::Result<(f64,
     std::thread::sleep(Duration::from_millis(300));
     let memory = server.memory();
     // Closing its stdin tells the holder to hang up.
-    drop(holder.stdin.take().map(|mut stdin| stdin.flush()));
+    drop(holder.stdin.take());
     holder.wait()?;
     memory
 }
