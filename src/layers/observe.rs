@@ -83,9 +83,18 @@ impl LiveCalls {
         }
     }
 
-    fn begin<B>(&self, request: &http::Request<B>) -> Call {
-        self.0.live.fetch_add(1, Ordering::AcqRel);
+    /// Counts a call in (`true`) or out, and wakes whoever waits for a count.
+    fn count_in(&self, arriving: bool) {
+        if arriving {
+            self.0.live.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.0.live.fetch_sub(1, Ordering::AcqRel);
+        }
         self.0.changed.notify_waiters();
+    }
+
+    fn begin<B>(&self, request: &http::Request<B>) -> Call {
+        self.count_in(true);
         let request_id = request.headers().get(REQUEST_ID).cloned();
         let path = request.uri().path_and_query().cloned();
         Call {
@@ -190,8 +199,7 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        self.live.0.live.fetch_sub(1, Ordering::AcqRel);
-        self.live.0.changed.notify_waiters();
+        self.live.count_in(false);
         // One event with every field, rather than an info-level span per call: creating,
         // entering and closing a span costs more than the line itself.
         let path = self.path.as_ref().map_or("", PathAndQuery::path);
