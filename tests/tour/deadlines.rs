@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    proto::{RouteNote, WeFoundHim},
+    proto::{Feature, RouteNote, WeFoundHim},
     route_guide::landmarks::ARRAKEEN,
     server::Config,
 };
@@ -20,6 +20,9 @@ use crate::support::{
 };
 
 const SHORT: Duration = Duration::from_millis(200);
+
+const DUNE: &str = "/tour.Dune/IsMuadDib";
+const LIST_FEATURES: &str = "/tour.RouteGuide/ListFeatures";
 
 fn with_deadline<T>(message: T, deadline: Duration) -> Request<T> {
     let mut request = Request::new(message);
@@ -38,14 +41,11 @@ fn slow_mentat() -> Config {
 async fn a_unary_call_past_its_deadline_is_deadline_exceeded() {
     let server = spawn_server(slow_mentat()).await;
     let mut mentat = server.dune().await;
-    let question = || WeFoundHim {
-        message: "Paul Atreides".to_owned(),
-    };
 
     // Short deadlines too: tonic's client times out by itself, and must say so the same way.
     for deadline in [1, 2, 5, 10, 20, 50].map(Duration::from_millis) {
         let status = mentat
-            .is_muad_dib(with_deadline(question(), deadline))
+            .is_muad_dib(with_deadline(muad_dib(), deadline))
             .await
             .unwrap_err();
         assert_eq!(
@@ -57,16 +57,22 @@ async fn a_unary_call_past_its_deadline_is_deadline_exceeded() {
     server.wait_until_idle().await;
 }
 
-/// Calls `Dune.IsMuadDib` over a bare HTTP/2 connection with the header `grpc-timeout`,
-/// and returns the `grpc-status` and `grpc-message` the server sent. A bare client, because
-/// tonic's enforces the deadline itself and may answer before the server does: this shows
-/// what the server puts on the wire, as a Python or Go client would receive it.
-async fn bare_call(addr: SocketAddr, grpc_timeout: &str) -> (String, String) {
+/// Starts a call over a bare HTTP/2 connection, with `grpc-timeout` set and `message` as
+/// the one request message, and returns the response once its headers are in. A bare
+/// client, because tonic's enforces the deadline itself and may answer before the server
+/// does: this shows what the server puts on the wire, as a Python or Go client would
+/// receive it.
+async fn bare_call(
+    addr: SocketAddr,
+    path: &str,
+    message: impl Message,
+    grpc_timeout: &str,
+) -> http::Response<h2::RecvStream> {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     tokio::spawn(connection);
     let mut client = client.ready().await.unwrap();
-    let request = http::Request::post(format!("http://{addr}/tour.Dune/IsMuadDib"))
+    let request = http::Request::post(format!("http://{addr}{path}"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .header("grpc-timeout", grpc_timeout)
@@ -74,25 +80,33 @@ async fn bare_call(addr: SocketAddr, grpc_timeout: &str) -> (String, String) {
         .unwrap();
     let (response, mut request_body) = client.send_request(request, false).unwrap();
     // A gRPC message: uncompressed (0), its length (big-endian u32), then the protobuf.
-    let message = WeFoundHim {
-        message: "Paul Atreides".to_owned(),
-    }
-    .encode_to_vec();
+    let message = message.encode_to_vec();
     let mut framed = vec![0];
     framed.extend((message.len() as u32).to_be_bytes());
     framed.extend(message);
     request_body.send_data(framed.into(), true).unwrap();
 
-    let response = tokio::time::timeout(PATIENCE, response)
+    tokio::time::timeout(PATIENCE, response)
         .await
         .expect("the server answers")
-        .unwrap();
+        .unwrap()
+}
+
+/// Reads a bare response to its end: the messages' bytes, then the `grpc-status` and
+/// `grpc-message` (from the headers when the response is "trailers-only", an error before
+/// any message).
+async fn read_to_end(response: http::Response<h2::RecvStream>) -> (Vec<u8>, String, String) {
     let (parts, mut body) = response.into_parts();
-    // An error before any message comes "trailers-only", in the headers.
+    let mut data = Vec::new();
     let fields = match parts.headers.contains_key("grpc-status") {
         true => parts.headers,
         false => {
-            while body.data().await.is_some() {}
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.unwrap();
+                // Give the window back, or the server could send no more than one window.
+                let _ = body.flow_control().release_capacity(chunk.len());
+                data.extend_from_slice(&chunk);
+            }
             body.trailers()
                 .await
                 .unwrap()
@@ -100,7 +114,25 @@ async fn bare_call(addr: SocketAddr, grpc_timeout: &str) -> (String, String) {
         }
     };
     let text = |name: &str| fields.get(name).unwrap().to_str().unwrap().to_owned();
-    (text("grpc-status"), text("grpc-message"))
+    (data, text("grpc-status"), text("grpc-message"))
+}
+
+/// The messages in the bytes of a response body, each a 5-byte prefix and a protobuf.
+fn messages<M: Message + Default>(mut data: &[u8]) -> Vec<M> {
+    let mut messages = Vec::new();
+    while let [compressed, a, b, c, d, rest @ ..] = data {
+        assert_eq!(*compressed, 0, "the server compresses only when asked");
+        let length = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+        messages.push(M::decode(&rest[..length]).unwrap());
+        data = &rest[length..];
+    }
+    messages
+}
+
+fn muad_dib() -> WeFoundHim {
+    WeFoundHim {
+        message: "Paul Atreides".to_owned(),
+    }
 }
 
 #[tokio::test]
@@ -109,7 +141,8 @@ async fn the_server_itself_answers_deadline_exceeded_on_the_wire() {
     // tonic's server-side check starts its clock a moment before ours, so short deadlines
     // are where it would win the race. It must lose every time.
     for millis in [1, 2, 3, 5, 8, 13, 21, 34, 200] {
-        let (status, message) = bare_call(server.addr, &format!("{millis}m")).await;
+        let response = bare_call(server.addr, DUNE, muad_dib(), &format!("{millis}m")).await;
+        let (_, status, message) = read_to_end(response).await;
         assert_eq!(status, "4", "{millis}ms: {message}"); // DEADLINE_EXCEEDED
         // grpc-message is percent-encoded on the wire.
         assert_eq!(
@@ -123,30 +156,25 @@ async fn the_server_itself_answers_deadline_exceeded_on_the_wire() {
 #[tokio::test]
 async fn a_server_stream_past_its_deadline_ends_mid_stream() {
     let server = spawn_server_with_features(&many_features_json()).await;
-    let mut guide = server.route_guide().await;
-
-    let mut features = guide
-        .list_features(with_deadline(everywhere(), SHORT))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(features.message().await.unwrap().unwrap().name, "dune 0");
-    // Stop reading: the server fills the flow-control window and waits, until the
-    // deadline ends the call.
+    // A bare client: tonic's own would also give up at its deadline if the response headers
+    // were late, and on a busy machine they can be.
+    let features = bare_call(server.addr, LIST_FEATURES, everywhere(), "200m").await;
+    // Read nothing until the deadline has certainly passed: the server's clock started
+    // before the response headers were sent. Meanwhile the server fills the flow-control
+    // window and waits.
     tokio::time::sleep(SHORT * 2).await;
 
-    let status = loop {
-        match features.message().await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("the stream finished instead of being cut off"),
-            Err(status) => break status,
-        }
-    };
-    assert_status(
-        &status,
-        Code::DeadlineExceeded,
-        "the client's deadline (200ms) passed",
-    );
+    let (data, status, message) = read_to_end(features).await;
+    assert_eq!(status, "4", "{message}"); // DEADLINE_EXCEEDED
+    assert_eq!(message, "the%20client's%20deadline%20(200ms)%20passed");
+    // Cut off mid-stream: what came first is the start of the stream, in order, and far
+    // from all of it.
+    let sent: Vec<Feature> = messages(&data);
+    assert!(!sent.is_empty(), "the stream had started");
+    assert!(sent.len() < 200_000, "the stream was cut off");
+    for (i, feature) in sent.iter().enumerate() {
+        assert_eq!(feature.name, format!("dune {i}"));
+    }
     server.wait_until_idle().await;
 }
 
@@ -197,12 +225,9 @@ async fn a_call_without_a_deadline_gets_the_servers_limit() {
 async fn a_call_within_its_deadline_is_untouched() {
     let server = spawn_server(test_config()).await;
     let mut mentat = server.dune().await;
-    let question = WeFoundHim {
-        message: "Paul Atreides".to_owned(),
-    };
 
     let answer = mentat
-        .is_muad_dib(with_deadline(question, PATIENCE))
+        .is_muad_dib(with_deadline(muad_dib(), PATIENCE))
         .await
         .unwrap();
 
