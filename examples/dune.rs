@@ -14,21 +14,23 @@
 //! cargo run -- --mentat-delay 2s                 # in one terminal
 //! cargo run --example dune -- --deadline 500ms   # in another: DeadlineExceeded
 //! ```
+//!
+//! Everything here is plain tonic, but for the one line marked "grpc-tour" (see
+//! `examples/summator.rs`).
 
-use std::{process::ExitCode, time::Duration};
+use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use grpc_tour::{
-    client::{self, Compress, ServerArgs},
-    proto::{WeFoundHim, dune_client::DuneClient},
-};
-use tonic::Request;
+use grpc_tour::proto::{WeFoundHim, dune_client::DuneClient};
+use tonic::{Code, Request, Status, TimeoutExpired};
 
 /// Asks the Dune service whether someone is the Muad'Dib.
 #[derive(Parser)]
 struct Args {
-    #[command(flatten)]
-    server: ServerArgs,
+    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
+    /// process when nothing answers there].
+    #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
+    server: Option<String>,
     /// How long the Mentat may take to answer: even a Mentat must answer in time.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
     deadline: Duration,
@@ -39,19 +41,46 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    client::report(run(Args::parse()).await)
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 // ANCHOR: run
-async fn run(args: Args) -> Result<(), client::Error> {
-    let mut mentat = DuneClient::new(args.server.connect().await?).compressed(args.server.compress);
+async fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    // grpc-tour: `--server`, or the default server, or one started in this process.
+    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let mut mentat = DuneClient::new(channel);
 
     println!("Soldier: we found {}. Is it the Muad'Dib?", args.name);
     let mut request = Request::new(WeFoundHim { message: args.name });
     request.set_timeout(args.deadline);
-    let answer = mentat.is_muad_dib(request).await?.into_inner();
+    let answer = mentat
+        .is_muad_dib(request)
+        .await
+        .map_err(failed)?
+        .into_inner();
 
     println!("Mentat: {}", answer.message);
     Ok(())
+}
+
+/// A failed call, as one line: its status code and message.
+fn failed(status: Status) -> String {
+    // tonic's client watches the deadline too. When its own timer fires first, it reports
+    // CANCELLED ("Timeout expired"), where the gRPC spec says DEADLINE_EXCEEDED: the cause
+    // tells them apart.
+    let timed_out = std::iter::successors(status.source(), |&error| error.source())
+        .any(|error| error.is::<TimeoutExpired>());
+    let code = if timed_out {
+        Code::DeadlineExceeded
+    } else {
+        status.code()
+    };
+    format!("the call failed with {code:?}: {}", status.message())
 }
 // ANCHOR_END: run

@@ -1,62 +1,50 @@
-//! The floor: the smallest tonic server of `Summator.Sum`, with nothing around it.
+//! The smallest server of the tour: its three services on tonic's `Server`, and nothing
+//! else.
 //!
 //! ```text
-//! cargo run --release --example minimal_server -- --addr 127.0.0.1:0
+//! cargo run --example minimal_server                 # serves on 127.0.0.1:50051
+//! cargo run --example minimal_server -- 127.0.0.1:0  # any free port
+//! cargo run --example route_chat                     # in another terminal
 //! ```
 //!
-//! The benchmark (`examples/bench`) runs it beside the grpc-tour server, so that what the
-//! tour's layers cost is measured against what tonic itself costs, in the same run. It
-//! answers `Sum` only; every other method of the tour is `UNIMPLEMENTED` here.
+//! This is the whole of what a gRPC server needs: a listener, and one generated
+//! `...Server` wrapper per service around the type that implements it. The grpc-tour binary
+//! (`src/main.rs`, `src/server/mod.rs`) serves the same services with what production adds
+//! around them: health checks, reflection, limits, deadlines, a log line per call, a
+//! graceful shutdown.
 
-use std::net::SocketAddr;
+use std::{error::Error, sync::Arc};
 
-use clap::Parser;
 use grpc_tour::{
+    dune::Mentat,
     proto::{
-        SumRequest, SumResponse,
-        summator_server::{Summator, SummatorServer},
+        dune_server::DuneServer, route_guide_server::RouteGuideServer,
+        summator_server::SummatorServer,
     },
-    server::Runtime,
+    route_guide::{RouteGuide, features::FeatureDb, notes, notes::NoteStore},
+    summator::Summator,
 };
 use tokio::net::TcpListener;
-use tonic::{
-    Request, Response, Status,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::transport::{Server, server::TcpIncoming};
 
-/// Serves `Summator.Sum` and nothing else.
-#[derive(Parser)]
-struct Args {
-    /// The address to listen on; prints the one it got.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    addr: SocketAddr,
-    /// The tokio runtime to serve on, as for grpc-tour.
-    #[arg(long, value_enum, default_value_t = Runtime::Auto)]
-    runtime: Runtime,
+// ANCHOR: main
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let addr = std::env::args().nth(1);
+    let listener = TcpListener::bind(addr.as_deref().unwrap_or("127.0.0.1:50051")).await?;
+    println!(
+        "serving Summator, Dune and RouteGuide on {}",
+        listener.local_addr()?
+    );
+
+    let notes = Arc::new(NoteStore::new(notes::DEFAULT_CAPACITY));
+    let route_guide = RouteGuide::new(Arc::new(FeatureDb::embedded()), notes);
+    Server::builder()
+        .add_service(SummatorServer::new(Summator))
+        .add_service(DuneServer::new(Mentat::new(None)))
+        .add_service(RouteGuideServer::new(route_guide))
+        .serve_with_incoming(TcpIncoming::from(listener))
+        .await?;
+    Ok(())
 }
-
-struct Adder;
-
-#[tonic::async_trait]
-impl Summator for Adder {
-    async fn sum(&self, request: Request<SumRequest>) -> Result<Response<SumResponse>, Status> {
-        let SumRequest { value1, value2 } = request.into_inner();
-        Ok(Response::new(SumResponse {
-            value: value1 + value2,
-        }))
-    }
-}
-
-fn main() -> std::io::Result<()> {
-    let args = Args::parse();
-    args.runtime.build()?.block_on(async {
-        let listener = TcpListener::bind(args.addr).await?;
-        println!("listening on {}", listener.local_addr()?);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        Server::builder()
-            .add_service(SummatorServer::new(Adder))
-            .serve_with_incoming(incoming)
-            .await
-            .map_err(std::io::Error::other)
-    })
-}
+// ANCHOR_END: main

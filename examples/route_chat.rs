@@ -9,40 +9,61 @@
 //! they arrive, so "sent" and "got" lines interleave. For each note it receives, the server
 //! sends back every earlier note at the same point, from any client. Run it twice against
 //! one server and the second run also hears the first.
+//!
+//! Everything here is plain tonic, but for the one line marked "grpc-tour" (see
+//! `examples/summator.rs`).
 
-use std::{process::ExitCode, time::Duration};
+use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::{StreamExt, stream};
-use grpc_tour::{
-    client::{self, Compress, ServerArgs},
-    proto::{RouteNote, route_guide_client::RouteGuideClient},
-    route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
-};
-use tonic::Request;
+use grpc_tour::proto::{Point, RouteNote, route_guide_client::RouteGuideClient};
+use tonic::{Request, Status};
 
-/// How long the chat may take to start answering.
+/// How long the whole chat may take: the server ends it at the deadline.
 const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The pause between notes, so that replies visibly arrive while we are still sending.
 const PACE: Duration = Duration::from_millis(200);
 
+/// Three places of the built-in map, in degrees x 10^7 as on the wire: Arrakeen (30.3215 N,
+/// 35.4421 E), Sietch Tabr and the Cave of Birds.
+const ARRAKEEN: Point = point(303_215_000, 354_421_000);
+const SIETCH_TABR: Point = point(296_618_000, 354_207_000);
+const CAVE_OF_BIRDS: Point = point(296_095_000, 353_510_000);
+
+const fn point(latitude: i32, longitude: i32) -> Point {
+    Point {
+        latitude,
+        longitude,
+    }
+}
+
 /// Chats at three points of the map.
 #[derive(Parser)]
 struct Args {
-    #[command(flatten)]
-    server: ServerArgs,
+    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
+    /// process when nothing answers there].
+    #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
+    server: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    client::report(run(Args::parse()).await)
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 // ANCHOR: run
-async fn run(args: Args) -> Result<(), client::Error> {
-    let mut guide =
-        RouteGuideClient::new(args.server.connect().await?).compressed(args.server.compress);
+async fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    // grpc-tour: `--server`, or the default server, or one started in this process.
+    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let mut guide = RouteGuideClient::new(channel);
 
     let notes = [
         (ARRAKEEN, "The spice must flow"),
@@ -54,7 +75,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
     ];
     let outgoing = stream::iter(notes).then(|(location, message)| async move {
         tokio::time::sleep(PACE).await;
-        println!("sent: {message:?} at {location}");
+        println!("sent: {message:?} at {}", degrees(location));
         RouteNote {
             location: Some(location),
             message: message.to_owned(),
@@ -64,14 +85,37 @@ async fn run(args: Args) -> Result<(), client::Error> {
     request.set_timeout(DEADLINE);
 
     // The replies start flowing while `outgoing` is still being sent.
-    let mut replies = guide.route_chat(request).await?.into_inner();
+    let mut replies = guide
+        .route_chat(request)
+        .await
+        .map_err(failed)?
+        .into_inner();
     let mut count = 0;
-    while let Some(note) = replies.message().await? {
+    while let Some(note) = replies.message().await.map_err(failed)? {
         count += 1;
         let location = note.location.unwrap_or_default();
-        println!("got:  {:?} at {location}", note.message);
+        println!("got:  {:?} at {}", note.message, degrees(location));
     }
     println!("The chat is over: {count} earlier notes heard");
     Ok(())
 }
 // ANCHOR_END: run
+
+/// A point as a person reads a map: `(30.3215000, 35.4421000)`.
+fn degrees(point: Point) -> String {
+    let degrees = |e7: i32| f64::from(e7) / 1e7;
+    format!(
+        "({:.7}, {:.7})",
+        degrees(point.latitude),
+        degrees(point.longitude)
+    )
+}
+
+/// A failed call, as one line: its status code and message.
+fn failed(status: Status) -> String {
+    format!(
+        "the call failed with {:?}: {}",
+        status.code(),
+        status.message()
+    )
+}

@@ -12,27 +12,20 @@
 //! A call already sent to a replica that dies fails with `UNAVAILABLE`. Retrying it on
 //! another replica is safe only when running it twice does no harm: see [`Safe`].
 
-use std::{collections::BTreeMap, future::Future, io, sync::Arc, time::Duration};
+use std::{error::Error as _, future::Future, time::Duration};
 
-use tokio::{
-    net::TcpListener,
-    sync::{mpsc::Sender, oneshot},
-    task::JoinSet,
-};
+use tokio::{sync::mpsc::Sender, task::JoinSet};
 use tonic::{
-    Code, Status, Streaming,
-    transport::{Channel, Endpoint, channel::Change},
+    Code, Status, Streaming, TimeoutExpired,
+    transport::{self, Channel, Endpoint, channel::Change},
 };
 use tonic_health::{
     ServingStatus,
     pb::{HealthCheckRequest, HealthCheckResponse, health_client::HealthClient},
 };
+use tower::util::MapErr;
 
-use crate::{
-    client::{self, ConnectError},
-    route_guide::notes::NoteStore,
-    server::{Config, SERVED_BY, TourServer},
-};
+use crate::connect::{self, ConnectError};
 
 /// How long a lost replica waits before its tracker tries it again, so that a restarted
 /// replica rejoins on its own.
@@ -45,7 +38,7 @@ pub fn balanced_channel(urls: &[String]) -> Result<(Channel, JoinSet<()>), Conne
     let (channel, changes) = Channel::balance_channel(urls.len().max(1));
     let mut trackers = JoinSet::new();
     for url in urls {
-        let endpoint = client::endpoint(url)?;
+        let endpoint = connect::endpoint(url)?;
         trackers.spawn(track(url.clone(), endpoint, changes.clone()));
     }
     Ok((channel, trackers))
@@ -117,7 +110,7 @@ impl Member {
     }
 }
 
-// ANCHOR: safe
+// ANCHOR: retry
 /// Whether a call may be sent again after it failed with `UNAVAILABLE`.
 ///
 /// `UNAVAILABLE` says the call did not complete, not that it never ran: the replica may
@@ -132,28 +125,13 @@ impl Member {
 /// - `RecordRoute` streams points the client has already sent and may not have kept.
 /// - `RouteChat` stores notes: running it twice would store them twice. **Never.**
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Safe {
-    /// Retry on `UNAVAILABLE`.
-    ToRetry,
-    /// Report the failure; the caller decides.
-    Once,
+pub enum Retry {
+    /// Safe to send again: retry on `UNAVAILABLE`.
+    OnUnavailable,
+    /// Not safe: report the failure, and let the caller decide.
+    Never,
 }
-// ANCHOR_END: safe
-
-/// What a run of calls over a balanced channel did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Tally {
-    /// Calls started (retries not counted again).
-    pub sent: u64,
-    /// Calls that succeeded, maybe after retries.
-    pub succeeded: u64,
-    /// Attempts that failed with `UNAVAILABLE` and were sent again.
-    pub retried: u64,
-    /// Calls that failed for good.
-    pub failed: u64,
-    /// How many successful calls each replica answered, by its `x-served-by` name.
-    pub served_by: BTreeMap<String, u64>,
-}
+// ANCHOR_END: retry
 
 /// The most times one call is sent in all.
 pub const MAX_ATTEMPTS: u32 = 4;
@@ -168,10 +146,10 @@ pub struct Attempted<T> {
 }
 
 // ANCHOR: with_retries
-/// Runs a call, and runs it again on `UNAVAILABLE` when it is `safe`, up to
+/// Runs a call, and runs it again on `UNAVAILABLE` when `retry` allows, up to
 /// [`MAX_ATTEMPTS`] in all. `call` is called once per attempt, so that each attempt sends
 /// a fresh request (a request, and its deadline, is used up by sending it).
-pub async fn with_retries<T, F, Fut>(safe: Safe, mut call: F) -> Attempted<T>
+pub async fn with_retries<T, F, Fut>(retry: Retry, mut call: F) -> Attempted<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -182,7 +160,7 @@ where
         match &result {
             Err(status)
                 if status.code() == Code::Unavailable
-                    && safe == Safe::ToRetry
+                    && retry == Retry::OnUnavailable
                     && retries + 1 < MAX_ATTEMPTS =>
             {
                 retries += 1;
@@ -195,98 +173,49 @@ where
 }
 // ANCHOR_END: with_retries
 
-impl Tally {
-    /// Counts one call's outcome.
-    pub fn record<T>(&mut self, attempted: &Attempted<T>) {
-        self.sent += 1;
-        self.retried += u64::from(attempted.retries);
-        match &attempted.result {
-            Ok(response) => {
-                self.succeeded += 1;
-                *self.served_by.entry(served_by(response)).or_default() += 1;
-            }
-            Err(_) => self.failed += 1,
+// ANCHOR: spec_codes
+/// A channel whose failures carry the status codes the gRPC spec gives them, so that a
+/// retry rule can trust them.
+pub type SpecCodes = MapErr<Channel, fn(transport::Error) -> Status>;
+
+/// `channel`, with its failures reported as [`SpecCodes`] describes.
+pub fn spec_codes(channel: Channel) -> SpecCodes {
+    MapErr::new(channel, spec_status)
+}
+
+/// The status of a call that failed in the connection rather than on the server. Two of
+/// tonic's own choices differ from the gRPC spec's table of status codes:
+///
+/// - tonic's client enforces a call's deadline itself as well as sending it, and when its
+///   own timer fires first it reports `CANCELLED` ("Timeout expired"). A passed deadline
+///   is `DEADLINE_EXCEEDED`, whichever side noticed.
+/// - A connection that breaks under a call (the server's process died, say) is `UNKNOWN`
+///   ("transport error") in tonic, or `CANCELLED` when the call was still queued on it;
+///   the spec makes both `UNAVAILABLE`, the code that tells a client the call may be
+///   retried elsewhere. (A client that really cancels drops the call, and sees no error.)
+fn spec_status(error: transport::Error) -> Status {
+    let mut cause = error.source();
+    let (mut timed_out, mut closed) = (false, false);
+    while let Some(source) = cause {
+        timed_out |= source.is::<TimeoutExpired>();
+        closed |= source
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_canceled);
+        cause = source.source();
+    }
+    if timed_out {
+        return Status::deadline_exceeded("the deadline passed before the server answered");
+    }
+    if closed {
+        return Status::unavailable("the connection closed before the call was sent");
+    }
+    let status = Status::from_error(Box::new(error));
+    match status.code() {
+        // What tonic could not classify is the connection failing.
+        Code::Unknown => {
+            Status::unavailable(format!("the connection failed: {}", status.message()))
         }
+        _ => status,
     }
 }
-
-/// The replica named in a response's `x-served-by` header.
-pub fn served_by<T>(response: &tonic::Response<T>) -> String {
-    response
-        .metadata()
-        .get(SERVED_BY)
-        .and_then(|name| name.to_str().ok())
-        .unwrap_or("(unnamed)")
-        .to_owned()
-}
-
-/// A replica of the tour server running in this process on its own thread and runtime,
-/// so that [`Replica::kill`] can end it the way a crash would: every connection closes at
-/// once, with no graceful shutdown.
-#[derive(Debug)]
-pub struct Replica {
-    /// Its name, as `x-served-by` gives it.
-    pub name: String,
-    /// Where it listens, `http://127.0.0.1:PORT`.
-    pub url: String,
-    /// The chat notes this replica, and only this replica, stores.
-    pub notes: Arc<NoteStore>,
-    kill: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Replica {
-    /// Starts a replica named `name` on `127.0.0.1:0`, with `config` otherwise.
-    pub fn spawn(name: &str, mut config: Config) -> io::Result<Replica> {
-        config.replica_name = Some(name.to_owned());
-        let server = TourServer::new(config).map_err(io::Error::other)?;
-        let notes = server.notes();
-        // Bound here, before the thread starts, so the replica accepts connections at once.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (kill, killed) = oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            // Returning drops the runtime, and with it every task serving a connection.
-            runtime.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(listener) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = server.serve(listener, std::future::pending()) => {}
-                    _ = killed => {}
-                }
-            });
-        });
-        Ok(Replica {
-            name: name.to_owned(),
-            url,
-            notes,
-            kill: Some(kill),
-            thread: Some(thread),
-        })
-    }
-
-    /// Ends the replica abruptly, as if its process had died.
-    pub fn kill(mut self) {
-        self.stop();
-    }
-
-    fn stop(&mut self) {
-        if let Some(kill) = self.kill.take() {
-            let _ = kill.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+// ANCHOR_END: spec_codes

@@ -42,7 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod balance;
-pub mod client;
+pub mod connect;
 pub mod dune;
 pub mod error;
 pub mod layers;

@@ -23,7 +23,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use grpc_tour::{
     route_guide::{features::FeatureDb, notes},
-    server::{Config, Layers, Limits, Runtime, TourServer},
+    server::{Config, Limits, Runtime, TourServer},
     tls::{ServerTlsFiles, Throwaway},
 };
 use tokio::{
@@ -77,11 +77,6 @@ struct Args {
     /// a worker per CPU, when it may use more.
     #[arg(long, value_enum, default_value_t = Runtime::Auto)]
     runtime: Runtime,
-
-    /// `off` serves the services alone, without the tour's layers (request ids, per-call
-    /// logs, deadlines, the token check, x-served-by): only to measure what they cost.
-    #[arg(long, value_enum, default_value_t = Layers::On)]
-    layers: Layers,
 
     #[command(flatten)]
     tls: ServerTlsFiles,
@@ -148,7 +143,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tls: args.tls.load()?,
         limits: args.limits,
         replica_name: args.replica_name,
-        layers: args.layers,
     };
     let (features, tls) = (config.features.len(), config.tls.is_some());
     // ANCHOR: serve

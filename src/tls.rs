@@ -87,36 +87,6 @@ pub fn server_config(
     }
 }
 
-/// The client's TLS flags.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ClientTlsFiles {
-    /// Connect with TLS, trusting servers whose certificate this CA signed (PEM).
-    #[arg(long, value_name = "PEM")]
-    pub ca: Option<PathBuf>,
-
-    /// Mutual TLS: present this client certificate (PEM); needs --key and --ca.
-    #[arg(long, value_name = "PEM", requires_all = ["key", "ca"])]
-    pub cert: Option<PathBuf>,
-
-    /// The private key of --cert, in PEM.
-    #[arg(long, value_name = "PEM", requires = "cert")]
-    pub key: Option<PathBuf>,
-}
-
-impl ClientTlsFiles {
-    /// The client's TLS settings, or `None` to connect in plaintext.
-    pub fn load(&self) -> Result<Option<ClientTlsConfig>, TlsError> {
-        let Some(ca) = &self.ca else {
-            return Ok(None);
-        };
-        let identity = match (&self.cert, &self.key) {
-            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
-            _ => None,
-        };
-        Ok(Some(client_config(read(ca)?, identity)))
-    }
-}
-
 /// TLS that trusts `ca`; with `identity` (certificate, key), mutual TLS.
 pub fn client_config(
     ca: impl AsRef<[u8]>,

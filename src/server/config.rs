@@ -30,19 +30,6 @@ pub struct Config {
     /// The name this server gives in the `x-served-by` header of every response, so that a
     /// client can see which replica answered; its address when `None`.
     pub replica_name: Option<String>,
-    /// Whether the tour's layers wrap the services.
-    pub layers: Layers,
-}
-
-/// Whether the tour's own layers wrap the services (the `--layers` flag).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Layers {
-    /// Request ids, a span and a log line per call, the live-call gauge, the size-error
-    /// fix, deadlines and the shutdown cutoff, the token check, and `x-served-by`.
-    #[default]
-    On,
-    /// The services alone, as tonic serves them: only to measure what the layers cost.
-    Off,
 }
 
 impl Default for Config {
@@ -56,7 +43,6 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             replica_name: None,
-            layers: Layers::On,
         }
     }
 }

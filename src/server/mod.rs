@@ -14,6 +14,7 @@
 
 mod config;
 mod runtime;
+pub mod token;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -24,18 +25,22 @@ use tokio_util::sync::CancellationToken;
 use tonic::{
     codec::CompressionEncoding,
     server::NamedService,
+    service::interceptor::InterceptedService,
     transport::{self, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
-use tower::{ServiceBuilder, util::option_layer};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower::ServiceBuilder;
+use tower_http::{ServiceBuilderExt, set_header::SetResponseHeaderLayer};
 
-pub use config::{Config, Layers, Limits};
+pub use config::{Config, Limits};
 pub use runtime::Runtime;
 
 use crate::{
     dune::Mentat,
-    layers::{TourLayers, auth::AuthLayer, cutoff::CutoffLayer, observe::LiveCalls},
+    layers::{
+        NewRequestId, cutoff::CutoffLayer, message_size::limit_messages, observe::LiveCalls,
+        observe::ObserveLayer,
+    },
     proto::{
         self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
         summator_server::SummatorServer,
@@ -43,6 +48,7 @@ use crate::{
     route_guide::{RouteGuide, notes::NoteStore},
     summator::Summator,
 };
+use token::RequireToken;
 
 /// How long after the grace period `serve` still waits for connections to close. Ending a
 /// call only queues its status; this is the time to send it.
@@ -71,11 +77,10 @@ pub struct TourServer {
     route_guide: RouteGuide,
     notes: Arc<NoteStore>,
     live: LiveCalls,
-    auth: AuthLayer,
+    token: RequireToken,
     tls: Option<transport::ServerTlsConfig>,
     limits: Limits,
     replica_name: Option<HeaderValue>,
-    layers: Layers,
 }
 
 /// Why a server could not be built from its configuration.
@@ -87,9 +92,6 @@ pub enum ConfigError {
     /// The replica name cannot be sent as metadata.
     #[error("the replica name must be printable ASCII, as it travels in a header")]
     BadReplicaName,
-    /// A token needs the layer that checks it.
-    #[error("a token needs the layers on: with --layers off nothing would check it")]
-    TokenWithoutLayers,
 }
 
 /// The response header that names the replica that served a call: with several replicas
@@ -100,8 +102,11 @@ impl TourServer {
     // ANCHOR: new
     /// Builds the services from `config`.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        if config.layers == Layers::Off && config.token.is_some() {
-            return Err(ConfigError::TokenWithoutLayers);
+        // A token travels as a metadata value: visible ASCII only.
+        if let Some(token) = &config.token
+            && HeaderValue::from_str(&format!("Bearer {token}")).is_err()
+        {
+            return Err(ConfigError::BadToken);
         }
         let notes = Arc::new(NoteStore::new(config.max_notes));
         Ok(TourServer {
@@ -109,7 +114,7 @@ impl TourServer {
             route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),
             notes,
             live: LiveCalls::default(),
-            auth: AuthLayer::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
+            token: RequireToken::new(config.token.as_deref()),
             tls: config.tls,
             limits: config.limits,
             replica_name: config
@@ -117,7 +122,6 @@ impl TourServer {
                 .map(HeaderValue::try_from)
                 .transpose()
                 .map_err(|_| ConfigError::BadReplicaName)?,
-            layers: config.layers,
         })
     }
     // ANCHOR_END: new
@@ -167,26 +171,37 @@ impl TourServer {
             builder = builder.tls_config(tls)?;
         }
         // ANCHOR: router
+        // Around every call, outermost first (src/layers/mod.rs says what each does).
+        let max_message_size = limits.max_message_size;
         let layers = ServiceBuilder::new()
-            // Outermost: one response type with the layers or without, so `--layers` can pick.
-            .map_response(|response: http::Response<_>| response.map(tonic::body::Body::new))
-            .layer(TourLayers::new(
-                self.live,
-                CutoffLayer::new(limits.max_deadline, grace_over.clone()),
-                self.auth,
-            ))
+            .set_x_request_id(NewRequestId)
+            .layer(ObserveLayer::new(self.live))
+            .propagate_x_request_id()
+            .map_request(move |request| limit_messages(request, max_message_size))
+            .layer(CutoffLayer::new(limits.max_deadline, grace_over.clone()))
             .layer(SetResponseHeaderLayer::overriding(
                 HeaderName::from_static(SERVED_BY),
                 served_by,
             ));
+        // The token is checked on the tour's services only: health and reflection stay open.
+        let token = self.token;
         let router = builder
-            .layer(option_layer((self.layers == Layers::On).then_some(layers)))
+            .layer(layers)
             .add_service(health_service)
             .add_service(reflection_v1())
             .add_service(reflection_v1alpha())
-            .add_service(tuned!(SummatorServer::new(Summator), limits))
-            .add_service(tuned!(DuneServer::new(self.mentat), limits))
-            .add_service(tuned!(RouteGuideServer::new(self.route_guide), limits));
+            .add_service(InterceptedService::new(
+                tuned!(SummatorServer::new(Summator), limits),
+                token.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                tuned!(DuneServer::new(self.mentat), limits),
+                token.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                tuned!(RouteGuideServer::new(self.route_guide), limits),
+                token,
+            ));
         // ANCHOR_END: router
 
         // gRPC sends many small frames; without TCP_NODELAY, Nagle's algorithm holds them

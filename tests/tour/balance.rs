@@ -4,8 +4,7 @@
 
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    balance::{Replica, Safe, Tally, balanced_channel, served_by, with_retries},
-    client::{CallMetadata, TourChannel, tour_channel},
+    balance::{Retry, SpecCodes, balanced_channel, spec_codes, with_retries},
     proto::{
         RouteNote, SumRequest, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
@@ -16,6 +15,16 @@ use tokio::task::JoinSet;
 
 use crate::support::{PATIENCE, point, spawn_test_server};
 
+// The example's own bookkeeping, shared rather than copied: in-process replicas to kill, and
+// a tally of where calls went.
+#[path = "../../examples/load_balance/replica.rs"]
+mod replica;
+#[path = "../../examples/load_balance/tally.rs"]
+mod tally;
+
+use replica::Replica;
+use tally::{Tally, served_by};
+
 fn replicas() -> Vec<Replica> {
     ["replica-1", "replica-2", "replica-3"]
         .into_iter()
@@ -23,16 +32,16 @@ fn replicas() -> Vec<Replica> {
         .collect()
 }
 
-fn balanced(replicas: &[Replica]) -> (TourChannel, JoinSet<()>) {
+fn balanced(replicas: &[Replica]) -> (SpecCodes, JoinSet<()>) {
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let (channel, trackers) = balanced_channel(&urls).unwrap();
-    (tour_channel(channel, CallMetadata::default()), trackers)
+    (spec_codes(channel), trackers)
 }
 
 /// Runs `calls` Sum calls, `in_flight` at a time, retrying where safe; calls `midway` once
 /// after `kill_after` of them have finished.
 async fn sums(
-    channel: TourChannel,
+    channel: SpecCodes,
     calls: u64,
     in_flight: usize,
     kill_after: u64,
@@ -42,7 +51,7 @@ async fn sums(
     let mut results = stream::iter(0..calls)
         .map(|call| {
             let summator = &summator;
-            with_retries(Safe::ToRetry, move || {
+            with_retries(Retry::OnUnavailable, move || {
                 let mut summator = summator.clone();
                 async move {
                     summator
@@ -92,6 +101,7 @@ async fn a_replica_killed_mid_run_costs_no_safe_call() {
     let mut replicas = replicas();
     let (channel, _trackers) = balanced(&replicas);
     let mut victim = Some(replicas.remove(1));
+    assert_eq!(victim.as_ref().unwrap().name, "replica-2");
 
     let tally = sums(channel, 1500, 16, 500, || victim.take().unwrap().kill()).await;
 

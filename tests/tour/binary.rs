@@ -5,7 +5,7 @@ use std::{io::Write, process::Stdio};
 
 use futures::channel::mpsc;
 use grpc_tour::{
-    client,
+    connect,
     proto::{
         Point, RouteNote, SumRequest, SumResponse, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
@@ -71,7 +71,7 @@ impl Running {
 
     /// `Sum(2, 3)` on this server, with no token.
     async fn two_plus_three(&self) -> tonic::Response<SumResponse> {
-        let channel = client::connect(&format!("http://{}", self.addr))
+        let channel = connect::connect(&format!("http://{}", self.addr))
             .await
             .unwrap();
         let two_and_three = SumRequest {
@@ -117,7 +117,7 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
     write!(file, "{}", features_json(&[("Jefferson", village)])).unwrap();
     let server = Running::start(&["--features", file.path().to_str().unwrap()]).await;
 
-    let channel = client::connect(&format!("http://{}", server.addr))
+    let channel = connect::connect(&format!("http://{}", server.addr))
         .await
         .unwrap();
     let mut sum = Request::new(SumRequest {
@@ -165,7 +165,7 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
 #[tokio::test]
 async fn sigterm_with_a_chat_open_ends_it_after_the_grace_period_and_exits_zero() {
     let server = Running::start(&["--grace-period", "300ms"]).await;
-    let channel = client::connect(&format!("http://{}", server.addr))
+    let channel = connect::connect(&format!("http://{}", server.addr))
         .await
         .unwrap();
     let (sender, notes) = mpsc::unbounded();
@@ -252,24 +252,4 @@ async fn both_runtimes_serve() {
         let (success, log) = server.terminate().await;
         assert!(success, "{runtime}: {log:#?}");
     }
-}
-
-#[tokio::test]
-async fn with_layers_off_calls_are_served_bare() {
-    let server = Running::start(&["--layers", "off"]).await;
-    let sum = server.two_plus_three().await;
-    // No request id, no replica name, no line in the log: none of the tour's layers ran.
-    assert!(sum.metadata().get("x-request-id").is_none());
-    assert!(sum.metadata().get("x-served-by").is_none());
-    assert_eq!(sum.into_inner().value, 5.0);
-    let (success, log) = server.terminate().await;
-    assert!(success, "{log:#?}");
-    assert!(!logged(&log, &["call service="]), "{log:#?}");
-}
-
-#[tokio::test]
-async fn a_token_with_the_layers_off_is_refused_at_start() {
-    let (success, stderr) = run_to_exit(&["--layers", "off", "--token", "sesame"]).await;
-    assert!(!success);
-    assert!(stderr.contains("a token needs the layers on"), "{stderr}");
 }

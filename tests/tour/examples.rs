@@ -7,6 +7,10 @@ use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Output};
 
 use grpc_tour::{
     dune::Mentat,
+    proto::{
+        SumRequest, WeFoundHim, dune_client::DuneClient, route_guide_client::RouteGuideClient,
+        summator_client::SummatorClient,
+    },
     route_guide::{
         features::FeatureDb,
         geo::Bounds,
@@ -16,7 +20,7 @@ use grpc_tour::{
     tls::ServerTlsFiles,
 };
 use std::sync::Arc;
-use tokio::process::Command;
+use tokio::{io::AsyncBufReadExt, process::Command};
 
 use crate::support::{
     PATIENCE, SEED, TestServer, many_features_json, point, spawn_server,
@@ -302,4 +306,45 @@ async fn the_certs_command_makes_a_ca_for_a_mutual_tls_server_and_an_example() {
         without_certificate.starts_with("error: "),
         "{without_certificate}"
     );
+}
+
+#[tokio::test]
+async fn the_minimal_server_serves_all_three_services() {
+    let mut server = Command::new(example("minimal_server"))
+        .arg("127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(PATIENCE, stdout.read_line(&mut line))
+        .await
+        .expect("the server says where it listens")
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap();
+    let channel = grpc_tour::connect::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+
+    let sum = SummatorClient::new(channel.clone())
+        .sum(SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(sum.into_inner().value, 5.0);
+    let verdict = DuneClient::new(channel.clone())
+        .is_muad_dib(WeFoundHim {
+            message: "Paul Atreides".to_owned(),
+        })
+        .await
+        .unwrap();
+    assert!(verdict.into_inner().message.starts_with("Hello minion"));
+    let feature = RouteGuideClient::new(channel)
+        .get_feature(ARRAKEEN)
+        .await
+        .unwrap();
+    assert_eq!(feature.into_inner().name, "Arrakeen");
 }

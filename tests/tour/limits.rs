@@ -31,7 +31,7 @@ async fn a_message_over_4_mib_is_resource_exhausted_and_one_under_is_served() {
         .is_muad_dib(name(4 * 1024 * 1024 + 1))
         .await
         .unwrap_err();
-    assert_status(&status, Code::ResourceExhausted, "message length too large");
+    assert_status(&status, Code::ResourceExhausted, "over the server's limit of 4194304 bytes");
 
     let answer = mentat
         .is_muad_dib(name(4 * 1024 * 1024 - 64))
@@ -45,7 +45,7 @@ async fn a_connection_past_its_stream_cap_waits_for_a_stream_to_end() {
     let mut config = test_config();
     config.limits.max_concurrent_streams = 2;
     let server = spawn_server(config).await;
-    let connection = server.tour_channel().await;
+    let connection = server.channel().await;
     let mut guide = RouteGuideClient::new(connection.clone());
     let mut summator = SummatorClient::new(connection);
 

@@ -1,11 +1,15 @@
 //! Metadata: the bearer token (`--token`) and request ids.
 
 use grpc_tour::{
-    client::{self, CallMetadata, TourChannel},
     proto::{SumRequest, summator_client::SummatorClient},
     server::Config,
 };
-use tonic::{Code, Request};
+use tonic::{
+    Code, Request,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::support::{TestServer, assert_status, spawn_server, spawn_test_server, test_config};
@@ -20,12 +24,22 @@ async fn spawn_guarded_server() -> TestServer {
     .await
 }
 
+/// A Summator client that sends `authorization: Bearer TOKEN` with every call, from an
+/// interceptor, as `examples/summator.rs` does.
 async fn summator_with_token(
     server: &TestServer,
     token: Option<&str>,
-) -> SummatorClient<TourChannel> {
-    let metadata = CallMetadata::with_token(token).unwrap();
-    SummatorClient::new(client::tour_channel(server.channel().await, metadata))
+) -> SummatorClient<InterceptedService<Channel, impl Interceptor>> {
+    let token: Option<MetadataValue<Ascii>> =
+        token.map(|token| format!("Bearer {token}").parse().unwrap());
+    SummatorClient::with_interceptor(server.channel().await, move |mut request: Request<()>| {
+        if let Some(token) = &token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    })
 }
 
 fn two_and_three() -> SumRequest {

@@ -3,11 +3,10 @@
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    client::{self, CallMetadata, TourChannel},
     proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
     server::Config,
 };
-use tonic::{Code, Streaming};
+use tonic::{Code, Streaming, transport::Channel};
 
 use crate::support::{
     PATIENCE, TestServer, assert_bad_field, assert_status, point, spawn_server, spawn_test_server,
@@ -28,7 +27,7 @@ fn messages(notes: &[RouteNote]) -> Vec<&str> {
 /// Opens a chat that sends `outgoing`; fails the test if the server does not answer within
 /// [`PATIENCE`] (as one that waited for the client's whole stream would not).
 async fn open_chat(
-    guide: &mut RouteGuideClient<TourChannel>,
+    guide: &mut RouteGuideClient<Channel>,
     outgoing: mpsc::UnboundedReceiver<RouteNote>,
 ) -> Streaming<RouteNote> {
     tokio::time::timeout(PATIENCE, guide.route_chat(outgoing))
@@ -209,7 +208,6 @@ async fn a_client_that_vanishes_mid_route_chat_ends_the_servers_work() {
     let here = point(3.0, 3.0);
 
     vanish_mid_call(server.url.clone(), move |channel| async move {
-        let channel = client::tour_channel(channel, CallMetadata::default());
         let mut guide = RouteGuideClient::new(channel);
         let (sender, outgoing) = mpsc::unbounded();
         sender.unbounded_send(note(here, "hello")).unwrap();

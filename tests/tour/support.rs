@@ -6,7 +6,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use grpc_tour::{
-    client::{self, CallMetadata, TourChannel},
+    connect,
     layers::observe::LiveCalls,
     proto::{
         Point, Rectangle, dune_client::DuneClient, route_guide_client::RouteGuideClient,
@@ -81,24 +81,19 @@ pub async fn spawn_server(config: Config) -> TestServer {
 
 impl TestServer {
     pub async fn channel(&self) -> Channel {
-        client::connect(&self.url).await.unwrap()
+        connect::connect(&self.url).await.unwrap()
     }
 
-    /// A channel as the examples make it, with no token.
-    pub async fn tour_channel(&self) -> TourChannel {
-        client::tour_channel(self.channel().await, CallMetadata::default())
+    pub async fn summator(&self) -> SummatorClient<Channel> {
+        SummatorClient::new(self.channel().await)
     }
 
-    pub async fn summator(&self) -> SummatorClient<TourChannel> {
-        SummatorClient::new(self.tour_channel().await)
+    pub async fn dune(&self) -> DuneClient<Channel> {
+        DuneClient::new(self.channel().await)
     }
 
-    pub async fn dune(&self) -> DuneClient<TourChannel> {
-        DuneClient::new(self.tour_channel().await)
-    }
-
-    pub async fn route_guide(&self) -> RouteGuideClient<TourChannel> {
-        RouteGuideClient::new(self.tour_channel().await)
+    pub async fn route_guide(&self) -> RouteGuideClient<Channel> {
+        RouteGuideClient::new(self.channel().await)
     }
 
     /// Waits, within [`PATIENCE`], until no call is in progress on the server.
@@ -142,7 +137,7 @@ where
             .build()
             .unwrap();
         let open = runtime.block_on(async {
-            let channel = client::connect(&url).await.unwrap();
+            let channel = connect::connect(&url).await.unwrap();
             open_call(channel).await
         });
         drop(runtime);

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use grpc_tour::{
-    client::{self, ConnectError},
+    connect::{self, ConnectError},
     proto::{SumRequest, summator_client::SummatorClient},
     server::Config,
     tls::{self, Throwaway},
@@ -41,9 +41,11 @@ async fn connect(
     let identity = identity.map(|pki| (&pki.client_cert, &pki.client_key));
     let config = tls::client_config(&trusted.ca_cert, identity);
     let url = format!("https://127.0.0.1:{}", server.addr.port());
-    tokio::time::timeout(PATIENCE, client::connect_with(&url, Some(config)))
+    let endpoint = connect::endpoint(&url)?.tls_config(config).unwrap();
+    tokio::time::timeout(PATIENCE, endpoint.connect())
         .await
         .expect("connecting ends, one way or the other")
+        .map_err(|source| ConnectError::Unreachable { url, source })
 }
 
 /// Calls Sum on `channel`: only a successful call proves the whole handshake went through.
@@ -109,7 +111,7 @@ async fn mutual_tls_admits_a_client_certificate_from_the_ca_and_refuses_others()
 async fn plaintext_to_a_tls_port_fails_cleanly() {
     let server = spawn_tls_server(false).await;
 
-    let outcome = match tokio::time::timeout(PATIENCE, client::connect(&server.url))
+    let outcome = match tokio::time::timeout(PATIENCE, connect::connect(&server.url))
         .await
         .expect("connecting ends, one way or the other")
     {

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! bench/run                                   # build, then `bench compare`: the full table
-//! cargo run --release --example bench -- --help
-//! cargo run --release --example bench -- load --server http://127.0.0.1:50051 [--streams]
+//! cargo run --release -p grpc-tour-bench --bin bench -- --help
+//! cargo run --release -p grpc-tour-bench --bin bench -- load --server http://127.0.0.1:50051 [--streams]
 //! ```
 //!
 //! `load` drives one running server with each kind of RPC: `Sum` at several numbers of
@@ -12,9 +12,9 @@
 //! pipelined (notes/s) and one note at a time (round trips/s, latency).
 //!
 //! `compare` starts each server itself, pinned to core 0 while the load runs on core 1:
-//! grpc-tour as shipped, grpc-tour without its per-call log line, grpc-tour with
-//! `--layers off`, grpc-tour on a multi-thread runtime, a minimal tonic server (`examples/minimal_server.rs`) and the Python grpcio
-//! server of `interop/python`. It adds h2load against `Sum` and the servers' memory with
+//! grpc-tour as shipped, grpc-tour without its per-call log line, grpc-tour on a
+//! multi-thread runtime, the smallest tonic server of `Sum` (`src/minimal_tonic.rs`, the
+//! floor) and the Python grpcio server of `interop/python`. It adds h2load against `Sum` and the servers' memory with
 //! 1000 chats open, repeats it all `--runs` times, and prints the medians, the ratios and
 //! the targets of docs/performance.md, and draws the plot. Nothing here is part of the
 //! test suite: tests never assert on time.
@@ -289,10 +289,9 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
 
 /// The servers to compare, built by `bench/run` (or `cargo build --release`).
 fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
-    // This program is target/release/examples/bench: the others are beside it.
+    // This program is target/release/bench: the others are beside it.
     let exe = std::env::current_exe()?;
-    let examples = exe.parent().context("no examples dir")?;
-    let release = examples.parent().context("no release dir")?;
+    let release = exe.parent().context("no release dir")?;
     let root = release
         .parent()
         .and_then(Path::parent)
@@ -328,14 +327,6 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             measure_memory: false,
         },
         Contender {
-            name: "layers off",
-            program: tour.clone(),
-            args: tour_args(&["--layers", "off"]),
-            env: vec![],
-            serves_streams: true,
-            measure_memory: false,
-        },
-        Contender {
             name: "multi-thread",
             program: tour.clone(),
             args: tour_args(&["--runtime", "multi-thread"]),
@@ -345,7 +336,7 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
         },
         Contender {
             name: "minimal tonic",
-            program: examples.join("minimal_server"),
+            program: release.join("minimal-tonic"),
             args: vec!["--addr".into(), "127.0.0.1:0".into()],
             env: vec![],
             serves_streams: false,

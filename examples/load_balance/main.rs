@@ -11,20 +11,30 @@
 //! reply names its replica in `x-served-by`. A third of the way through, one in-process
 //! replica is killed: its health watch breaks, it leaves the channel, and the calls that
 //! were already on their way to it fail with `UNAVAILABLE` and are retried on the others.
-//! Both calls made here are safe to retry (see `grpc_tour::balance::Safe`).
+//! Both calls made here are safe to retry (see `grpc_tour::balance::Retry`).
+//!
+//! The pattern (the balanced channel, its health tracking, the retry rule) is the library's
+//! `grpc_tour::balance`; the in-process replicas and the tally of where calls went are this
+//! example's own bookkeeping, in `replica.rs` and `tally.rs` beside this file.
+
+mod replica;
+mod tally;
 
 use std::{process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    balance::{Replica, Safe, Tally, balanced_channel, with_retries},
-    client::{self, CallMetadata, ConnectError},
+    balance::{Retry, balanced_channel, spec_codes, with_retries},
+    connect,
     proto::{SumRequest, route_guide_client::RouteGuideClient, summator_client::SummatorClient},
     route_guide::landmarks::ARRAKEEN,
     server::Config,
 };
 use tonic::Request;
+
+use replica::Replica;
+use tally::Tally;
 
 /// How long each call may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -49,16 +59,20 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    client::report(run(Args::parse()).await)
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-async fn run(args: Args) -> Result<(), client::Error> {
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut replicas = Vec::new();
     if args.servers.is_empty() {
         for name in ["replica-1", "replica-2", "replica-3"] {
-            let replica =
-                Replica::spawn(name, Config::default()).map_err(ConnectError::InProcess)?;
-            replicas.push(replica);
+            replicas.push(Replica::spawn(name, Config::default())?);
         }
         println!("(started replica-1, replica-2 and replica-3 in this process)");
     }
@@ -72,13 +86,14 @@ async fn run(args: Args) -> Result<(), client::Error> {
     // the calls. Several are replicas: the channel spreads the calls itself.
     let (channel, _trackers) = if let [proxy] = urls.as_slice() {
         println!("(one server: every call goes to {proxy}, which picks a replica for it)");
-        (client::connect(proxy).await?, None)
+        (connect::connect(proxy).await?, None)
     } else {
         let (channel, trackers) = balanced_channel(&urls)?;
         (channel, Some(trackers))
     };
     // ANCHOR_END: proxy_or_replicas
-    let channel = client::tour_channel(channel, CallMetadata::default());
+    // A broken connection must say UNAVAILABLE, or the retry rule cannot see it.
+    let channel = spec_codes(channel);
     let summator = SummatorClient::new(channel.clone());
     let guide = RouteGuideClient::new(channel);
 
@@ -88,7 +103,7 @@ async fn run(args: Args) -> Result<(), client::Error> {
         .map(|call| {
             let (summator, guide) = (&summator, &guide);
             // Even calls add, odd calls look up a feature: two methods safe to retry.
-            with_retries(Safe::ToRetry, move || {
+            with_retries(Retry::OnUnavailable, move || {
                 let (mut summator, mut guide) = (summator.clone(), guide.clone());
                 async move {
                     if call % 2 == 0 {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use futures::{StreamExt, channel::mpsc, stream};
 use grpc_tour::{
-    client,
+    connect,
     proto::{
         Point, Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
@@ -77,7 +77,7 @@ pub struct Timing {
 async fn connect(url: &str, connections: usize) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for _ in 0..connections {
-        channels.push(client::connect(url).await?);
+        channels.push(connect::connect(url).await?);
     }
     Ok(channels)
 }
@@ -166,7 +166,7 @@ pub async fn list_features(
     expected: Option<u64>,
     timing: Timing,
 ) -> anyhow::Result<Figure> {
-    let guide = RouteGuideClient::new(client::connect(url).await?);
+    let guide = RouteGuideClient::new(connect::connect(url).await?);
     let expected = std::cell::Cell::new(expected);
     let rate = repeat(timing, || {
         let (mut guide, expected) = (guide.clone(), &expected);
@@ -188,7 +188,7 @@ pub async fn list_features(
 
 /// `RecordRoute` with `route` sent in each call: points per second.
 pub async fn record_route(url: &str, route: &[Point], timing: Timing) -> anyhow::Result<Figure> {
-    let guide = RouteGuideClient::new(client::connect(url).await?);
+    let guide = RouteGuideClient::new(connect::connect(url).await?);
     let rate = repeat(timing, || {
         let mut guide = guide.clone();
         let points = stream::iter(route.to_vec());
@@ -220,7 +220,7 @@ fn note(n: u64) -> RouteNote {
 /// `RouteChat` with `notes` notes per call, in pairs at fresh points, all sent without
 /// waiting: the second of each pair hears the first. Notes per second.
 pub async fn chat_pipelined(url: &str, notes: u64, timing: Timing) -> anyhow::Result<Figure> {
-    let guide = RouteGuideClient::new(client::connect(url).await?);
+    let guide = RouteGuideClient::new(connect::connect(url).await?);
     let mut next = 0;
     let rate = repeat(timing, || {
         let mut guide = guide.clone();
@@ -244,7 +244,7 @@ pub async fn chat_pipelined(url: &str, notes: u64, timing: Timing) -> anyhow::Re
 /// `RouteChat` one note at a time, on one stream: each note is sent at a point that has one
 /// earlier note, and the reply awaited. Round trips per second, and their latency.
 pub async fn chat_round_trip(url: &str, timing: Timing) -> anyhow::Result<Figure> {
-    let mut guide = RouteGuideClient::new(client::connect(url).await?);
+    let mut guide = RouteGuideClient::new(connect::connect(url).await?);
     let (notes, sent) = mpsc::unbounded();
     // Far from the points the pipelined chat uses.
     let mut next = 1 << 40;
