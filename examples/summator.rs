@@ -23,6 +23,7 @@ use tonic::{
     Request, Status,
     codec::CompressionEncoding,
     metadata::AsciiMetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 use tonic_types::StatusExt;
@@ -74,8 +75,46 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    let channel = connect(&args).await?;
-    // Metadata every call carries, added by an interceptor: here, the bearer token.
+    let mut summator = client(&args).await?;
+
+    let mut request = Request::new(SumRequest {
+        value1: args.value1,
+        value2: args.value2,
+    });
+    request.set_timeout(DEADLINE);
+    let sum = summator.sum(request).await.map_err(failed)?.into_inner();
+
+    println!("{} + {} = {}", args.value1, args.value2, sum.value);
+    Ok(())
+}
+// ANCHOR_END: run
+
+// ANCHOR: client
+/// The Summator client over a channel to the server, with what a production server may
+/// ask of it: a bearer token in every call's metadata, compression, TLS.
+async fn client(
+    args: &Args,
+) -> Result<SummatorClient<InterceptedService<Channel, impl Interceptor>>, Box<dyn Error>> {
+    let channel = match &args.ca {
+        None => {
+            // grpc-tour: `--server`, or the default server, or one started in this process.
+            grpc_tour::connect::channel(args.server.as_deref()).await?
+        }
+        // TLS, with tonic's own `Endpoint`: a TLS server is never started in-process.
+        Some(ca) => {
+            let mut tls =
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(fs::read(ca)?));
+            if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
+                tls = tls.identity(Identity::from_pem(fs::read(cert)?, fs::read(key)?));
+            }
+            let url = args.server.as_deref().unwrap_or("https://localhost:50051");
+            Endpoint::from_shared(url.to_owned())?
+                .tls_config(tls)?
+                .connect()
+                .await?
+        }
+    };
+    // An interceptor adds the metadata every call carries: here, the bearer token.
     let token: Option<AsciiMetadataValue> = match &args.token {
         Some(token) => Some(format!("Bearer {token}").parse()?),
         None => None,
@@ -93,18 +132,9 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             .send_compressed(encoding)
             .accept_compressed(encoding);
     }
-
-    let mut request = Request::new(SumRequest {
-        value1: args.value1,
-        value2: args.value2,
-    });
-    request.set_timeout(DEADLINE);
-    let sum = summator.sum(request).await.map_err(failed)?.into_inner();
-
-    println!("{} + {} = {}", args.value1, args.value2, sum.value);
-    Ok(())
+    Ok(summator)
 }
-// ANCHOR_END: run
+// ANCHOR_END: client
 
 // ANCHOR: failed
 /// A failed call, as one line: its status code and message, and the fields the server
@@ -124,24 +154,6 @@ fn failed(status: Status) -> String {
     line
 }
 // ANCHOR_END: failed
-
-/// A channel to the server: over TLS when `--ca` is given, with tonic's own `Endpoint`
-/// (a TLS server is never started in-process: it needs a certificate).
-async fn connect(args: &Args) -> Result<Channel, Box<dyn Error>> {
-    let Some(ca) = &args.ca else {
-        // grpc-tour: `--server`, or the default server, or one started in this process.
-        return Ok(grpc_tour::connect::channel(args.server.as_deref()).await?);
-    };
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(fs::read(ca)?));
-    if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
-        tls = tls.identity(Identity::from_pem(fs::read(cert)?, fs::read(key)?));
-    }
-    let url = args.server.as_deref().unwrap_or("https://localhost:50051");
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .tls_config(tls)?
-        .connect()
-        .await?)
-}
 
 /// The `--compress` names tonic speaks.
 fn compression(name: &str) -> Result<CompressionEncoding, String> {

@@ -10,7 +10,9 @@
 //! replica's process dies. This is what gRPC's own client-side health checking does.
 //!
 //! A call already sent to a replica that dies fails with `UNAVAILABLE`. Retrying it on
-//! another replica is safe only when running it twice does no harm: see [`Safe`].
+//! another replica is safe only when running it twice does no harm: see [`Retry`]. And the
+//! retry rule can trust `UNAVAILABLE` only if a broken connection is reported as such,
+//! which tonic does not always do: see [`spec_codes`].
 
 use std::{error::Error as _, future::Future, time::Duration};
 

@@ -16,18 +16,26 @@
 //!
 //! Layers point one way: proto <- services <- server <- binary and examples.
 //!
+//! The learner's path, in the order to read it:
+//!
 //! - [`proto`]: the code generated from the proto, included once for everyone.
 //! - [`summator`], [`dune`], [`route_guide`]: one module per service; each handler is a thin
 //!   wrapper over plain functions that are tested without a server.
 //! - [`error`]: the one error type of the services, and how it becomes a gRPC status.
-//! - [`layers`]: what wraps every call: request ids, a tracing span and the live-call
-//!   gauge, deadlines and the shutdown cutoff, the bearer token.
+//! - `examples/minimal_server.rs`: the three services on tonic's `Server`, and nothing else.
+//! - `examples/*.rs`: one client per kind of RPC, in plain tonic but for one line,
+//!   [`connect::channel`], which reaches `--server` or starts a server in-process.
+//!
+//! The operator's rooms, what production and scale add around it:
+//!
 //! - [`server`]: all services in one tonic server, with health checks, reflection, limits,
-//!   compression and TLS, run on a listener until a graceful shutdown.
+//!   compression, TLS and a bearer token, run on a listener until a graceful shutdown.
+//! - [`layers`]: what wraps every call: request ids, one log line per call and the
+//!   live-call gauge, the message size limit, deadlines and the shutdown cutoff.
 //! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
-//! - [`client`]: how the examples reach a server, or start one in-process.
 //! - [`balance`]: one channel over several replicas, tracked by their health checks, and
 //!   retries where they are safe.
+//! - `bench/`: the benchmark, a crate of its own in the workspace.
 //!
 //! The binary (`src/main.rs`) only parses flags, binds the address and calls
 //! [`server::TourServer::serve`].

@@ -7,7 +7,8 @@
 //! - `cargo run --example NAME -- ARGS` and `cargo run -- ARGS` run the example or server
 //!   that `cargo test` has just built (a nested cargo would wait on this one's lock).
 //! - A server started with a trailing `&` runs in the background for the rest of the block,
-//!   on a free port rather than 50051: the commands after it reach it via
+//!   on a free port rather than 50051 (the binary is given `--addr 127.0.0.1:0`; an example
+//!   server must be given a `:0` address on the page): the commands after it reach it via
 //!   `GRPC_TOUR_SERVER`, the environment twin of `--server`.
 //! - A command that `.ci/run` itself runs, such as `cargo test`, is left to CI.
 //!
@@ -248,25 +249,40 @@ struct Background {
 }
 
 impl Background {
+    /// Starts the server: the tour's binary on `--addr 127.0.0.1:0`, which logs `addr=...`;
+    /// an example server on the address the page gives it (which must end in `:0`), which
+    /// prints `... on ADDR`.
     fn start(&mut self, run: Run) -> Result<(), String> {
-        let mut child = command(&run)
-            .args(["--addr", "127.0.0.1:0"])
+        let mut command = command(&run);
+        if run.program.as_path() == std::path::Path::new(env!("CARGO_BIN_EXE_grpc-tour")) {
+            command.args(["--addr", "127.0.0.1:0"]);
+        } else if !run.args.iter().any(|arg| arg.ends_with(":0")) {
+            return Err("a server in the background must listen on a free port (:0)".into());
+        }
+        let mut child = command
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| e.to_string())?;
         let (found, addr) = mpsc::channel();
-        let log = BufReader::new(child.stderr.take().unwrap());
-        // Reads the log to the end, so that the server never blocks on a full pipe.
-        thread::spawn(move || {
-            let addr = Regex::new(r"addr=(\S+)").unwrap();
-            for line in log.lines().map_while(Result::ok) {
-                if let Some(seen) = addr.captures(&line) {
-                    let _ = found.send(seen[1].to_owned());
+        let said = Regex::new(r"(?:addr=| on )(\d+\.\d+\.\d+\.\d+:\d+)").unwrap();
+        // Reads both streams to the end, so that the server never blocks on a full pipe.
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        for log in [
+            Box::new(stdout) as Box<dyn BufRead + Send>,
+            Box::new(stderr),
+        ] {
+            let (found, said) = (found.clone(), said.clone());
+            thread::spawn(move || {
+                for line in log.lines().map_while(Result::ok) {
+                    if let Some(seen) = said.captures(&line) {
+                        let _ = found.send(seen[1].to_owned());
+                    }
                 }
-            }
-        });
+            });
+        }
         let addr = addr
             .recv_timeout(PATIENCE)
             .map_err(|_| "the server never logged its address".to_owned())?;

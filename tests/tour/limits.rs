@@ -31,7 +31,11 @@ async fn a_message_over_4_mib_is_resource_exhausted_and_one_under_is_served() {
         .is_muad_dib(name(4 * 1024 * 1024 + 1))
         .await
         .unwrap_err();
-    assert_status(&status, Code::ResourceExhausted, "over the server's limit of 4194304 bytes");
+    assert_status(
+        &status,
+        Code::ResourceExhausted,
+        "over the server's limit of 4194304 bytes",
+    );
 
     let answer = mentat
         .is_muad_dib(name(4 * 1024 * 1024 - 64))
