@@ -18,9 +18,11 @@
 //! the `grpc-status` field of the trailers, or of the headers for an error sent before any
 //! message ("trailers-only"). The layer reads it from whichever carries it.
 //!
-//! Written by hand because the ready-made tracing layer (`tower-http`'s) reports when a
-//! body *ends*, not when it is *dropped*, and a client hanging up mid-stream is exactly the
-//! case the gauge must see.
+//! Why not tower-http's parts (`TraceLayer::new_for_grpc`, `OnEarlyDropLayer` for a client
+//! that hangs up, `InFlightRequestsLayer` for the gauge): their fields must live in an
+//! info-level span per call, and they wrap each body three times where this wraps it once.
+//! With them, the server served 9% fewer `Sum` calls a second (79,830 against 87,321, both
+//! with tower-http's request ids; h2load, medians of 3 interleaved runs, 2026-12-01).
 
 use std::{
     future::Future,
