@@ -21,7 +21,7 @@ use grpc_tour::{
         dune_server::DuneServer, route_guide_server::RouteGuideServer,
         summator_server::SummatorServer,
     },
-    route_guide::{RouteGuide, features::FeatureDb, notes, notes::NoteStore},
+    route_guide::{RouteGuide, features::FeatureDb, notes::NoteStore},
     summator::Summator,
 };
 use tokio::net::TcpListener;
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         listener.local_addr()?
     );
 
-    let notes = Arc::new(NoteStore::new(notes::DEFAULT_CAPACITY));
+    let notes = Arc::new(NoteStore::default());
     let route_guide = RouteGuide::new(Arc::new(FeatureDb::embedded()), notes);
     Server::builder()
         .add_service(SummatorServer::new(Summator))

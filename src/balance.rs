@@ -6,17 +6,22 @@
 //! not do is notice that a replica died: a dead replica stays in the set, and calls sent
 //! to it fail. So each replica here is *tracked* by its own health check (a `Watch` on the
 //! standard health service): the replica joins the channel when it reports `SERVING`, and
-//! leaves it as soon as the watch says otherwise or breaks, as it does the moment the
-//! replica's process dies. This is what gRPC's own client-side health checking does.
+//! leaves it as soon as the watch says otherwise or its connection breaks, as it does the
+//! moment the replica's process dies. A watch that merely ends (a server's or a proxy's
+//! limit on how long a call may last) is opened again at once, and the replica leaves only
+//! if that fails. This is what gRPC's own client-side health checking does.
 //!
 //! A call already sent to a replica that dies fails with `UNAVAILABLE`. Retrying it on
 //! another replica is safe only when running it twice does no harm: see [`Retry`]. And the
 //! retry rule can trust `UNAVAILABLE` only if a broken connection is reported as such,
 //! which tonic does not always do: see [`spec_codes`].
 
-use std::{error::Error as _, future::Future, time::Duration};
+use std::{collections::BTreeSet, error::Error as _, future::Future, time::Duration};
 
-use tokio::{sync::mpsc::Sender, task::JoinSet};
+use tokio::{
+    sync::{mpsc::Sender, watch},
+    task::JoinSet,
+};
 use tonic::{
     Code, Status, Streaming, TimeoutExpired,
     transport::{self, Channel, Endpoint, channel::Change},
@@ -33,44 +38,106 @@ use crate::connect::{self, ConnectError};
 /// replica rejoins on its own.
 const RETRACK_AFTER: Duration = Duration::from_millis(500);
 
+/// The pause before a watch that ended is opened again: short, but never a busy loop on a
+/// server that ends every watch at once.
+const REWATCH_AFTER: Duration = Duration::from_millis(50);
+
+/// Which replicas are in the balanced channel, and how many times one has left it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// The URLs of the replicas the trackers keep in the channel (the channel itself takes
+    /// a change when a call next needs it).
+    pub joined: BTreeSet<String>,
+    /// How many times, in all, a replica has left the channel.
+    pub leaves: u64,
+}
+
+/// The tasks that track the replicas of a balanced channel; dropping this stops them.
+#[derive(Debug)]
+pub struct Trackers {
+    _tasks: JoinSet<()>,
+    membership: watch::Receiver<Membership>,
+}
+
+impl Trackers {
+    /// Which replicas are in the channel, as it changes.
+    pub fn membership(&self) -> watch::Receiver<Membership> {
+        self.membership.clone()
+    }
+}
+
 // ANCHOR: balanced_channel
 /// A channel balanced over `urls`, with each replica tracked by its health check. The
-/// trackers run until the returned [`JoinSet`] is dropped.
-pub fn balanced_channel(urls: &[String]) -> Result<(Channel, JoinSet<()>), ConnectError> {
+/// trackers run until the returned [`Trackers`] are dropped.
+pub fn balanced_channel(urls: &[String]) -> Result<(Channel, Trackers), ConnectError> {
     let (channel, changes) = Channel::balance_channel(urls.len().max(1));
-    let mut trackers = JoinSet::new();
+    let (membership, watching) = watch::channel(Membership::default());
+    let mut tasks = JoinSet::new();
     for url in urls {
-        let endpoint = connect::endpoint(url)?;
-        trackers.spawn(track(url.clone(), endpoint, changes.clone()));
+        let member = Member {
+            url: url.clone(),
+            endpoint: connect::endpoint(url)?,
+            changes: changes.clone(),
+            membership: membership.clone(),
+            joined: false,
+        };
+        tasks.spawn(track(member));
     }
+    let trackers = Trackers {
+        _tasks: tasks,
+        membership: watching,
+    };
     Ok((channel, trackers))
 }
 
-/// Keeps one replica in the channel while its health check says `SERVING`.
-async fn track(url: String, endpoint: Endpoint, changes: Sender<Change<String, Endpoint>>) {
-    let mut member = Member {
-        url,
-        endpoint,
-        changes,
-        joined: false,
-    };
+/// Keeps one replica in the channel while its health check says `SERVING`, and while it
+/// can be reached.
+async fn track(mut member: Member) {
     loop {
-        if let Some(mut statuses) = watch_health(&member.endpoint).await {
-            while let Ok(Some(status)) = statuses.message().await {
-                let serving = status.status() == ServingStatus::Serving.into();
-                if member.set_joined(serving).await.is_err() {
+        let Some(mut statuses) = watch_health(&member.endpoint).await else {
+            // It cannot be watched: it died, or is unreachable. Out it goes, at once.
+            if member.set_joined(false).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(RETRACK_AFTER).await;
+            continue;
+        };
+        let ended = loop {
+            match statuses.message().await {
+                Ok(Some(status)) => {
+                    let serving = status.status() == ServingStatus::Serving.into();
+                    if member.set_joined(serving).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break Ended::Stream,
+                // A status with a cause is the connection failing, not the server speaking.
+                Err(status) if status.source().is_some() => break Ended::Connection,
+                Err(_) => break Ended::Stream,
+            }
+        };
+        match ended {
+            // The replica is gone with its connection: out at once, tried again later.
+            Ended::Connection => {
+                if member.set_joined(false).await.is_err() {
                     return;
                 }
+                tokio::time::sleep(RETRACK_AFTER).await;
             }
+            // Only the stream ended: watch again, and stay in meanwhile.
+            Ended::Stream => tokio::time::sleep(REWATCH_AFTER).await,
         }
-        // The watch broke: the replica died, or is unreachable. Out it goes, at once.
-        if member.set_joined(false).await.is_err() {
-            return;
-        }
-        tokio::time::sleep(RETRACK_AFTER).await;
     }
 }
 // ANCHOR_END: balanced_channel
+
+/// How a health watch ended.
+enum Ended {
+    /// The stream ended, cleanly or with a status the server sent.
+    Stream,
+    /// The connection under it failed.
+    Connection,
+}
 
 /// The stream of a replica's health statuses, or `None` if it cannot be watched now.
 async fn watch_health(endpoint: &Endpoint) -> Option<Streaming<HealthCheckResponse>> {
@@ -87,6 +154,7 @@ struct Member {
     url: String,
     endpoint: Endpoint,
     changes: Sender<Change<String, Endpoint>>,
+    membership: watch::Sender<Membership>,
     joined: bool,
 }
 
@@ -105,6 +173,16 @@ impl Member {
             } else {
                 Change::Remove(self.url.clone())
             };
+            // Told first: the change itself waits until the channel next takes changes,
+            // which is when a call next needs it.
+            self.membership.send_modify(|membership| {
+                if joined {
+                    membership.joined.insert(self.url.clone());
+                } else {
+                    membership.joined.remove(&self.url);
+                    membership.leaves += 1;
+                }
+            });
             self.changes.send(change).await.map_err(|_| ChannelGone)?;
             self.joined = joined;
         }

@@ -26,10 +26,7 @@ use grpc_tour::{
     server::{Config, Limits, Runtime, TourServer},
     tls::{ServerTlsFiles, Throwaway},
 };
-use tokio::{
-    net::TcpListener,
-    signal::unix::{SignalKind, signal},
-};
+use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 /// Serves the grpc-tour services: Summator, Dune and RouteGuide.
@@ -54,8 +51,14 @@ struct Args {
 
     /// How many RouteChat notes to keep; once full, new notes are refused with
     /// RESOURCE_EXHAUSTED rather than silently dropped.
-    #[arg(long, default_value_t = notes::DEFAULT_CAPACITY)]
+    #[arg(long, value_name = "N", default_value_t = notes::DEFAULT_CAPACITY)]
     max_notes: usize,
+
+    /// How many bytes of RouteChat notes to keep (each at its encoded size), refusing the
+    /// note that would pass it with RESOURCE_EXHAUSTED. The count alone bounds no memory,
+    /// as one note may be a whole 4 MiB message; 256 MiB suits a 1 GiB container.
+    #[arg(long, value_name = "BYTES", default_value_t = notes::DEFAULT_BYTE_BUDGET)]
+    max_note_bytes: usize,
 
     /// Makes the Mentat think this long before each verdict, so that a client with a
     /// shorter deadline sees DEADLINE_EXCEEDED (try `--mentat-delay 2s`).
@@ -139,6 +142,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         mentat_delay: args.mentat_delay,
         features,
         max_notes: args.max_notes,
+        max_note_bytes: args.max_note_bytes,
         token: args.token,
         tls: args.tls.load()?,
         limits: args.limits,
@@ -151,7 +155,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     // Registered before serving, so that a SIGTERM that arrives early is not missed.
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let shutdown = shutdown_signal()?;
 
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -159,16 +163,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tls,
         "serving Summator, Dune and RouteGuide"
     );
-    let shutdown = async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-    };
     server.serve(listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
     // ANCHOR_END: serve
+}
+
+/// Completes on Ctrl-C, or on SIGTERM (what `kill`, systemd and Kubernetes send) where
+/// there are Unix signals.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch for SIGTERM")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn write_certs(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -196,12 +196,18 @@ fn leaf(
     Ok((cert.pem(), key.serialize_pem()))
 }
 
+/// Writes `contents` to `path`; a `secret` is readable by its owner only, where the system
+/// has Unix file modes.
 fn write_file(path: &Path, contents: &str, secret: bool) -> io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    use std::io::Write;
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
     if secret {
+        use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
+    #[cfg(not(unix))]
+    let _ = secret;
     options.open(path)?.write_all(contents.as_bytes())
 }

@@ -152,7 +152,7 @@ async fn drive(args: LoadArgs) -> anyhow::Result<()> {
         show(&args, figures.last())?;
         // The server keeps every note, and refuses new ones once full.
         let keeps_notes = "RouteChat: a server keeps every note it is sent; give it room with \
-            --max-notes 100000000, as `bench compare` does";
+            --max-notes 100000000 --max-note-bytes 100000000000, as `bench compare` does";
         figures.push(
             load::chat_pipelined(url, args.chat_notes, timing)
                 .await
@@ -304,7 +304,15 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             .to_vec();
         // Room for every note the chats leave: the default cap is a safety net, not a
         // figure to measure.
-        args.extend(["--max-notes", "100000000"].map(String::from));
+        args.extend(
+            [
+                "--max-notes",
+                "100000000",
+                "--max-note-bytes",
+                "100000000000",
+            ]
+            .map(String::from),
+        );
         args.extend(more.iter().map(|s| s.to_string()));
         args
     };

@@ -9,6 +9,11 @@
 //! and reports the code the gRPC spec asks for. It also gives every call a server-side
 //! limit, so that a client that sets no deadline cannot hold a call open forever.
 //!
+//! One call is meant to stay open: a health check's `Watch`, which a load balancer holds
+//! for as long as it watches the server. It gets no server-side limit (a client's own
+//! deadline still holds), or every balancer would see every replica's watch end at once,
+//! every `--max-deadline`.
+//!
 //! The same mechanism ends the calls still open when a graceful shutdown's grace period is
 //! over: they get `UNAVAILABLE`, the code that tells a client to retry elsewhere.
 //!
@@ -59,18 +64,24 @@ impl CutoffLayer {
         }
     }
 
-    fn cutoff_for(&self, headers: &HeaderMap) -> Cutoff {
-        let client = headers
+    fn cutoff_for<B>(&self, request: &http::Request<B>) -> Cutoff {
+        let max_deadline = match request.uri().path() {
+            HEALTH_WATCH => None,
+            _ => Some(self.max_deadline),
+        };
+        let client = request
+            .headers()
             .get("grpc-timeout")
             .and_then(parse_grpc_timeout)
-            .filter(|client| *client < self.max_deadline);
+            .filter(|client| max_deadline.is_none_or(|max| *client < max));
         let timeout = match client {
-            Some(client) => client.saturating_sub(AHEAD_OF_TONIC),
-            None => self.max_deadline,
+            Some(client) => Some(client.saturating_sub(AHEAD_OF_TONIC)),
+            None => max_deadline,
         };
         Cutoff {
             // The clock starts now, as the call arrives, not when the future is first polled.
-            deadline: Instant::now() + timeout,
+            // A deadline too far to count in an `Instant` is no deadline.
+            deadline: timeout.and_then(|timeout| Instant::now().checked_add(timeout)),
             client,
             max_deadline: self.max_deadline,
             grace_over: Arc::clone(&self.grace_over),
@@ -79,9 +90,13 @@ impl CutoffLayer {
     }
 }
 
+/// The health check's stream of status changes, open for as long as a balancer watches.
+const HEALTH_WATCH: &str = "/grpc.health.v1.Health/Watch";
+
 /// When a call must end, and what ends it: its deadline, or the end of the grace period.
 struct Cutoff {
-    deadline: Instant,
+    /// `None` for a call with no deadline at all: a health watch without one of its own.
+    deadline: Option<Instant>,
     client: Option<Duration>,
     max_deadline: Duration,
     grace_over: Arc<CancellationToken>,
@@ -96,7 +111,10 @@ impl Cutoff {
     fn reached(&self) -> Option<Status> {
         if self.grace_over.is_cancelled() {
             Some(grace_over())
-        } else if Instant::now() >= self.deadline {
+        } else if self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
             Some(passed(self.client, self.max_deadline))
         } else {
             None
@@ -110,8 +128,14 @@ impl Cutoff {
             let (deadline, grace) = (self.deadline, CancellationToken::clone(&self.grace_over));
             let (client, max_deadline) = (self.client, self.max_deadline);
             self.armed = Some(Box::pin(async move {
+                let deadline = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
-                    () = tokio::time::sleep_until(deadline) => passed(client, max_deadline),
+                    () = deadline => passed(client, max_deadline),
                     () = grace.cancelled_owned() => grace_over(),
                 }
             }));
@@ -149,7 +173,8 @@ fn passed(client: Option<Duration>, max_deadline: Duration) -> Status {
 fn parse_grpc_timeout(value: &HeaderValue) -> Option<Duration> {
     let text = value.to_str().ok()?;
     let (digits, unit) = text.split_at_checked(text.len().checked_sub(1)?)?;
-    if digits.is_empty() || digits.len() > 8 {
+    // Digits only: `u64::from_str` would also take a leading `+`.
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let amount: u64 = digits.parse().ok()?;
@@ -195,7 +220,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let cutoff = self.layer.cutoff_for(request.headers());
+        let cutoff = self.layer.cutoff_for(&request);
         ResponseFuture {
             inner: self.inner.call(request),
             cutoff: Some(cutoff),
@@ -299,7 +324,7 @@ impl<B: Body> Body for CutoffBody<B> {
         let mut this = self.project();
         // Checked every so often: a stream with plenty to send never waits, so the armed
         // cutoff would never get its turn.
-        *this.frames += 1;
+        *this.frames = this.frames.wrapping_add(1);
         if this.frames.is_multiple_of(FRAMES_BETWEEN_CHECKS)
             && let Some(status) = this.cutoff.as_ref().and_then(Cutoff::reached)
         {
@@ -354,9 +379,50 @@ mod tests {
         assert_eq!(parse("99999999n"), Some(Duration::from_nanos(99_999_999)));
     }
 
+    fn request(path: &str, grpc_timeout: Option<&str>) -> http::Request<()> {
+        let mut request = http::Request::post(path);
+        if let Some(timeout) = grpc_timeout {
+            request = request.header("grpc-timeout", timeout);
+        }
+        request.body(()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_limit_too_far_to_count_is_no_limit_rather_than_a_panic() {
+        let layer = CutoffLayer::new(Duration::MAX, CancellationToken::new());
+        let cutoff = layer.cutoff_for(&request("/tour.Summator/Sum", None));
+        assert_eq!(cutoff.deadline, None);
+        assert!(cutoff.reached().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_health_watch_gets_no_server_limit_but_keeps_its_clients_deadline() {
+        let layer = CutoffLayer::new(Duration::from_secs(3), CancellationToken::new());
+        let watch = layer.cutoff_for(&request(HEALTH_WATCH, None));
+        assert_eq!(watch.deadline, None);
+        let check = layer.cutoff_for(&request("/grpc.health.v1.Health/Check", None));
+        assert!(check.deadline.is_some());
+        // A client's own deadline on a watch still holds, even past the server's limit.
+        let start = Instant::now();
+        let watch = layer.cutoff_for(&request(HEALTH_WATCH, Some("10S")));
+        let deadline = watch.deadline.expect("the client's deadline");
+        assert!(deadline >= start + Duration::from_secs(9), "{deadline:?}");
+    }
+
     #[test]
     fn refuses_what_the_spec_does_not_allow() {
-        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "1 S"] {
+        for bad in [
+            "",
+            "S",
+            "5",
+            "5s",
+            "123456789S",
+            "-1S",
+            "+1S",
+            "1.5S",
+            "1 S",
+            " 1S",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }

@@ -103,13 +103,17 @@ impl route_guide_server::RouteGuide for RouteGuide {
         let notes = Arc::clone(&self.notes);
         let replies = request
             .into_inner()
-            .map(move |received| -> Result<Vec<RouteNote>, Status> {
+            .map(move |received| -> Result<Vec<Arc<RouteNote>>, Status> {
                 let note = received?;
                 let location = geo::require_point(note.location, "location")?;
                 Ok(notes.leave(location, note)?)
             })
             .flat_map(|earlier| match earlier {
-                Ok(earlier) => stream::iter(earlier.into_iter().map(Ok)).left_stream(),
+                // Each earlier note is copied out of its `Arc` as tonic takes it, lock-free.
+                Ok(earlier) => {
+                    stream::iter(earlier.into_iter().map(|note| Ok(RouteNote::clone(&note))))
+                        .left_stream()
+                }
                 // An error ends the call: tonic sends it as the final status.
                 Err(status) => stream::iter([Err(status)]).right_stream(),
             });

@@ -21,6 +21,8 @@ pub struct Config {
     pub features: FeatureDb,
     /// How many chat notes the server keeps before it refuses new ones.
     pub max_notes: usize,
+    /// How many bytes of chat notes the server keeps before it refuses new ones.
+    pub max_note_bytes: usize,
     /// The bearer token tour calls must carry, if any.
     pub token: Option<String>,
     /// Serve TLS (and maybe require client certificates) instead of plaintext.
@@ -39,6 +41,7 @@ impl Default for Config {
             mentat_delay: Duration::ZERO,
             features: FeatureDb::embedded(),
             max_notes: notes::DEFAULT_CAPACITY,
+            max_note_bytes: notes::DEFAULT_BYTE_BUDGET,
             token: None,
             tls: None,
             limits: Limits::default(),

@@ -108,7 +108,7 @@ impl TourServer {
         {
             return Err(ConfigError::BadToken);
         }
-        let notes = Arc::new(NoteStore::new(config.max_notes));
+        let notes = Arc::new(NoteStore::new(config.max_notes, config.max_note_bytes));
         Ok(TourServer {
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
             route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),

@@ -11,7 +11,24 @@ use grpc_tour::{
     },
     server::{Config, TourServer},
 };
-use tokio::task::JoinSet;
+use std::{
+    collections::BTreeSet,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use futures::Stream;
+use grpc_tour::{balance::Trackers, summator::Summator};
+use tokio::{net::TcpListener, sync::Notify};
+use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tonic_health::pb::{
+    HealthCheckRequest, HealthCheckResponse,
+    health_check_response::ServingStatus,
+    health_server::{Health, HealthServer},
+};
 
 use crate::support::{PATIENCE, point, spawn_test_server};
 
@@ -32,7 +49,7 @@ fn replicas() -> Vec<Replica> {
         .collect()
 }
 
-fn balanced(replicas: &[Replica]) -> (SpecCodes, JoinSet<()>) {
+fn balanced(replicas: &[Replica]) -> (SpecCodes, Trackers) {
     let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
     let (channel, trackers) = balanced_channel(&urls).unwrap();
     (spec_codes(channel), trackers)
@@ -171,4 +188,102 @@ fn a_replica_name_that_cannot_travel_in_a_header_is_refused_at_start() {
     };
     let error = TourServer::new(config).unwrap_err();
     assert!(error.to_string().contains("printable ASCII"), "{error}");
+}
+
+/// A health service whose every `Watch` says SERVING once and then ends, as a server's or a
+/// proxy's limit on call length would end it; it counts the watches it was asked for.
+#[derive(Clone, Default)]
+struct ShortWatches {
+    watches: Arc<AtomicUsize>,
+    watched: Arc<Notify>,
+}
+
+#[tonic::async_trait]
+impl Health for ShortWatches {
+    async fn check(
+        &self,
+        _: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        Ok(Response::new(serving()))
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        _: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        self.watches.fetch_add(1, Ordering::AcqRel);
+        self.watched.notify_waiters();
+        let ended = Status::deadline_exceeded("the call reached the server's limit");
+        Ok(Response::new(Box::pin(stream::iter([
+            Ok(serving()),
+            Err(ended),
+        ]))))
+    }
+}
+
+fn serving() -> HealthCheckResponse {
+    HealthCheckResponse {
+        status: ServingStatus::Serving.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_replica_whose_watch_merely_ends_stays_in_the_channel() {
+    let health = ShortWatches::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(HealthServer::new(health.clone()))
+            .add_service(grpc_tour::proto::summator_server::SummatorServer::new(
+                Summator,
+            ))
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    let (channel, trackers) = balanced_channel(std::slice::from_ref(&url)).unwrap();
+    let mut membership = trackers.membership();
+
+    // Three watches, each ended by the server: the replica joined once and never left.
+    while health.watches.load(Ordering::Acquire) < 3 {
+        let watched = health.watched.notified();
+        tokio::time::timeout(PATIENCE, watched)
+            .await
+            .expect("the tracker watches again");
+    }
+    let now = membership.borrow_and_update().clone();
+    assert_eq!(now.joined.into_iter().collect::<Vec<_>>(), [url]);
+    assert_eq!(now.leaves, 0);
+    let sum = SummatorClient::new(channel)
+        .sum(SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(sum.into_inner().value, 5.0);
+}
+
+#[tokio::test]
+async fn a_killed_replica_leaves_the_channel() {
+    let mut replicas = replicas();
+    let (_channel, trackers) = balanced(&replicas);
+    let mut membership = trackers.membership();
+    let all: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    tokio::time::timeout(PATIENCE, membership.wait_for(|m| m.joined.len() == 3))
+        .await
+        .expect("every replica joins")
+        .unwrap();
+
+    let victim = replicas.remove(1);
+    victim.kill();
+
+    let after = tokio::time::timeout(PATIENCE, membership.wait_for(|m| m.leaves == 1))
+        .await
+        .expect("the killed replica leaves")
+        .unwrap()
+        .clone();
+    let survivors = BTreeSet::from([all[0].clone(), all[2].clone()]);
+    assert_eq!(after.joined, survivors);
 }

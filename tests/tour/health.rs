@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::{FutureExt, stream};
+use grpc_tour::proto::{RouteNote, route_guide_client::RouteGuideClient};
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -67,4 +69,39 @@ async fn a_shutdown_turns_every_service_not_serving_and_ends_watches_after_the_g
     let ended = watches[0].message().await.unwrap_err();
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     server.stopped().await.expect("the server stops cleanly");
+}
+
+#[tokio::test]
+async fn a_health_watch_outlives_the_servers_limit_on_other_calls() {
+    let mut config = test_config();
+    config.limits.max_deadline = Duration::from_millis(200);
+    let server = spawn_server(config).await;
+    let channel = server.channel().await;
+    let mut watch = HealthClient::new(channel.clone())
+        .watch(asking_about(""))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    // Two chats opened after the watch, one after the other, each ended by the limit: had
+    // the limit applied to the watch, it would have ended first, and long before now.
+    let mut guide = RouteGuideClient::new(channel);
+    for _ in 0..2 {
+        let mut replies = guide
+            .route_chat(stream::pending::<RouteNote>())
+            .await
+            .unwrap()
+            .into_inner();
+        let status = tokio::time::timeout(PATIENCE, replies.message())
+            .await
+            .expect("the limit ends the chat")
+            .unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    }
+    assert!(
+        watch.message().now_or_never().is_none(),
+        "the watch is still open, with nothing to say"
+    );
 }

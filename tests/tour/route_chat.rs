@@ -1,11 +1,14 @@
 //! RouteGuide.RouteChat: notes shared between clients, replies while sending, many
 //! clients at once, refusals, and clients that vanish mid-chat.
 
+use std::borrow::Borrow;
+
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
     proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
     server::Config,
 };
+use prost::Message;
 use tonic::{Code, Streaming, transport::Channel};
 
 use crate::support::{
@@ -20,8 +23,8 @@ fn note(location: Point, message: &str) -> RouteNote {
     }
 }
 
-fn messages(notes: &[RouteNote]) -> Vec<&str> {
-    notes.iter().map(|n| n.message.as_str()).collect()
+fn messages<N: Borrow<RouteNote>>(notes: &[N]) -> Vec<&str> {
+    notes.iter().map(|n| n.borrow().message.as_str()).collect()
 }
 
 /// Opens a chat that sends `outgoing`; fails the test if the server does not answer within
@@ -196,9 +199,32 @@ async fn a_full_note_store_refuses_new_notes_with_resource_exhausted() {
     assert_status(
         &status,
         Code::ResourceExhausted,
-        "the note store is full (2 notes)",
+        "the note store is full (2 notes, --max-notes)",
     );
     assert_eq!(messages(&server.notes.notes_at(&here)), ["a", "b"]);
+}
+
+#[tokio::test]
+async fn a_note_past_the_byte_budget_is_resource_exhausted_and_not_stored() {
+    // Room for two notes of 1 KiB, not three: a count limit alone would take them all.
+    let big = "x".repeat(1024);
+    let size = note(point(8.0, 8.0), &big).encoded_len();
+    let server = spawn_server(Config {
+        max_note_bytes: 2 * size + size / 2,
+        ..test_config()
+    })
+    .await;
+    let mut guide = server.route_guide().await;
+    let here = point(8.0, 8.0);
+
+    let notes = stream::iter([note(here, &big), note(here, &big), note(here, &big)]);
+    let mut replies = guide.route_chat(notes).await.unwrap().into_inner();
+    assert_eq!(next_reply(&mut replies).await, big);
+    let status = replies.message().await.unwrap_err();
+
+    assert_status(&status, Code::ResourceExhausted, "--max-note-bytes");
+    assert_eq!(server.notes.len(), 2);
+    assert_eq!(server.notes.bytes(), 2 * size);
 }
 
 #[tokio::test]
