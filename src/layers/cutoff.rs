@@ -20,6 +20,11 @@
 //! Ending a call means: before the response starts, answer with the status alone and drop
 //! the handler's future; once it has started, send the status as the trailers and drop the
 //! response stream. Dropping is what stops the server's work, as when a client hangs up.
+//!
+//! A client that stops reading stops all of that: hyper does not poll a response body
+//! while it waits for the client's flow-control window, so this layer never runs for that
+//! call. Each call's deadline is therefore also registered with its connection's watch
+//! (`server::connection`), which closes the connection once the call is overdue.
 
 use std::{
     future::Future,
@@ -37,6 +42,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tower_layer::Layer;
 use tower_service::Service;
+
+use crate::server::connection::{ConnectionInfo, Registration};
 
 /// How much sooner than the client's deadline this layer ends a call. tonic's own
 /// `grpc-timeout` check runs outside this layer and starts its clock a moment earlier; ending
@@ -78,10 +85,14 @@ impl CutoffLayer {
             Some(client) => Some(client.saturating_sub(AHEAD_OF_TONIC)),
             None => max_deadline,
         };
+        // The clock starts now, as the call arrives, not when the future is first polled.
+        // A deadline too far to count in an `Instant` is no deadline.
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         Cutoff {
-            // The clock starts now, as the call arrives, not when the future is first polled.
-            // A deadline too far to count in an `Instant` is no deadline.
-            deadline: timeout.and_then(|timeout| Instant::now().checked_add(timeout)),
+            deadline,
+            registration: deadline
+                .zip(ConnectionInfo::of(request))
+                .map(|(deadline, connection)| connection.register(deadline)),
             client,
             max_deadline: self.max_deadline,
             grace_over: Arc::clone(&self.grace_over),
@@ -97,6 +108,9 @@ const HEALTH_WATCH: &str = "/grpc.health.v1.Health/Watch";
 struct Cutoff {
     /// `None` for a call with no deadline at all: a health watch without one of its own.
     deadline: Option<Instant>,
+    /// The deadline, as its connection's watch knows it, for as long as the call lasts.
+    #[allow(dead_code, reason = "held for its Drop, which ends the registration")]
+    registration: Option<Registration>,
     client: Option<Duration>,
     max_deadline: Duration,
     grace_over: Arc<CancellationToken>,

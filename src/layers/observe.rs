@@ -40,13 +40,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, uri::PathAndQuery};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
-use tonic::{
-    Code,
-    transport::server::{TcpConnectInfo, TlsConnectInfo},
-};
+use tonic::Code;
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Span;
+
+use crate::server::connection::ConnectionInfo;
 
 /// The header that carries a call's request id, from the client or made by the server.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -113,13 +112,7 @@ impl LiveCalls {
 
 /// The client's address, which tonic records on every request it accepts, TLS or not.
 fn peer<B>(request: &http::Request<B>) -> Option<SocketAddr> {
-    let extensions = request.extensions();
-    match extensions.get::<TcpConnectInfo>() {
-        Some(tcp) => tcp.remote_addr(),
-        None => extensions
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|tls| tls.get_ref().remote_addr()),
-    }
+    ConnectionInfo::of(request).and_then(|connection| connection.tcp.remote_addr())
 }
 
 /// The layer that watches every call; see the module documentation.

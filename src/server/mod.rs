@@ -13,6 +13,7 @@
 //! with `UNAVAILABLE`.
 
 mod config;
+pub mod connection;
 mod runtime;
 pub mod token;
 
@@ -23,10 +24,8 @@ use http::{HeaderName, HeaderValue};
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{
-    codec::CompressionEncoding,
-    server::NamedService,
-    service::interceptor::InterceptedService,
-    transport::{self, server::TcpIncoming},
+    codec::CompressionEncoding, server::NamedService, service::interceptor::InterceptedService,
+    transport,
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
@@ -204,9 +203,8 @@ impl TourServer {
             ));
         // ANCHOR_END: router
 
-        // gRPC sends many small frames; without TCP_NODELAY, Nagle's algorithm holds them
-        // back waiting for ACKs, adding tens of milliseconds to a call.
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Each connection watched, so that one whose client stopped reading can be closed.
+        let incoming = connection::incoming(listener, grace_over.clone());
         let serving = router.serve_with_incoming_shutdown(incoming, stop_accepting);
         let grace_period = limits.grace_period;
         let draining = async move {

@@ -12,6 +12,7 @@ mod dune;
 mod examples;
 mod get_feature;
 mod health;
+mod hostile;
 mod limits;
 mod list_features;
 mod metadata;

@@ -1,0 +1,320 @@
+//! What the server does per connection, below gRPC: accepting without spinning when file
+//! descriptors run out, and closing a connection whose client has stopped reading a call
+//! past that call's deadline.
+//!
+//! Why a connection, and not the one call: while a client grants no flow-control window,
+//! hyper holds the response's next chunk and does not poll the response body again until
+//! the client reads (`PipeToSendStream` in hyper's `proto/h2`). So nothing that lives in the
+//! body, such as the deadline cutoff of `layers::cutoff`, runs for that call, and hyper
+//! offers no way to reset one stream from outside it. What can end the call is closing its
+//! connection. So each connection has a watch: the cutoff registers each call's deadline
+//! with it, the registration ends with the call, and a call still registered
+//! [`OVERDUE`] past its deadline (or past the shutdown's grace period) has its connection
+//! closed, which drops every call on it. A client that reads is never closed on: its calls
+//! end at their deadline, by the cutoff.
+//!
+//! Hand-written because nothing stock does either: tonic's `TcpIncoming` retries a failed
+//! `accept` at once (a busy loop when out of descriptors), and neither tonic, hyper nor
+//! tower-http can close a connection from a layer.
+
+use std::{
+    collections::HashMap,
+    io,
+    pin::Pin,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use futures::{Stream, task::AtomicWaker};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::Notify,
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
+
+/// How long past its deadline a call blocked by its client may hold its connection.
+pub const OVERDUE: Duration = Duration::from_millis(500);
+
+/// How long to wait before accepting again when the process is out of file descriptors (or
+/// memory for a socket): long enough not to spin a core, short enough to serve again as
+/// soon as connections close.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The connections a listener accepts, each with its watch (and a task that keeps it), with
+/// `TCP_NODELAY` set: gRPC sends many small frames, and Nagle's algorithm would hold them
+/// back waiting for ACKs.
+pub fn incoming(
+    listener: TcpListener,
+    grace_over: CancellationToken,
+) -> impl Stream<Item = io::Result<WatchedConnection>> {
+    futures::stream::unfold(listener, move |listener| {
+        let grace_over = grace_over.clone();
+        async move {
+            loop {
+                match listener.accept().await {
+                    Ok((tcp, _)) => {
+                        let _ = tcp.set_nodelay(true);
+                        let connection = WatchedConnection::new(tcp, grace_over);
+                        return Some((Ok(connection), listener));
+                    }
+                    Err(error) if out_of_resources(&error) => {
+                        tracing::warn!(%error, "cannot accept a connection; trying again shortly");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    // The connection failed before it was accepted: nothing to serve.
+                    Err(error) => tracing::debug!(%error, "a connection failed while accepted"),
+                }
+            }
+        }
+    })
+}
+
+/// Whether an `accept` failed for want of descriptors or memory, which only time fixes.
+fn out_of_resources(error: &io::Error) -> bool {
+    // EMFILE, ENFILE, ENOBUFS and ENOMEM on Linux; elsewhere, any error with no kind.
+    matches!(error.raw_os_error(), Some(24 | 23 | 105 | 12))
+        || error.kind() == io::ErrorKind::OutOfMemory
+}
+
+/// One connection, which its watch can close.
+#[derive(Debug)]
+pub struct WatchedConnection {
+    tcp: TcpStream,
+    watch: Arc<ConnectionWatch>,
+}
+
+/// What each request on a connection carries (as tonic's connect info): the peer's
+/// address, and the connection's watch.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// The addresses, as tonic gives them for a plain TCP connection.
+    pub tcp: TcpConnectInfo,
+    watch: Arc<ConnectionWatch>,
+}
+
+impl ConnectionInfo {
+    /// The connection info of `request`, over TLS or not.
+    pub fn of<B>(request: &http::Request<B>) -> Option<&ConnectionInfo> {
+        let extensions = request.extensions();
+        extensions.get::<ConnectionInfo>().or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<ConnectionInfo>>()
+                .map(TlsConnectInfo::get_ref)
+        })
+    }
+
+    /// Registers a call that must be over by `deadline`; the registration lasts until it is
+    /// dropped, which is when the call ends.
+    pub fn register(&self, deadline: Instant) -> Registration {
+        let id = self.watch.next_id.fetch_add(1, Ordering::Relaxed);
+        let sooner = {
+            let mut calls = self.watch.calls();
+            calls.deadlines.insert(id, deadline);
+            calls.waking_at.is_none_or(|at| deadline + OVERDUE < at)
+        };
+        // The watch sleeps until its earliest deadline: only a sooner one needs to wake it.
+        if sooner {
+            self.watch.changed.notify_one();
+        }
+        Registration {
+            watch: Arc::clone(&self.watch),
+            id,
+        }
+    }
+}
+
+/// A call registered with its connection's watch, until this is dropped.
+#[derive(Debug)]
+pub struct Registration {
+    watch: Arc<ConnectionWatch>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.watch.calls().deadlines.remove(&self.id);
+    }
+}
+
+/// The calls of one connection that have a deadline, and whether it must close.
+#[derive(Debug, Default)]
+struct ConnectionWatch {
+    calls: Mutex<Calls>,
+    next_id: AtomicU64,
+    /// A call was registered, or the connection went away.
+    changed: Notify,
+    /// Set to close the connection; reads and writes fail from then on.
+    closed: AtomicBool,
+    /// The connection is gone: its watch can stop.
+    gone: AtomicBool,
+    /// The task reading the connection, woken to see that it is closed.
+    reader: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct Calls {
+    /// Each live call's deadline, by an id of its own.
+    deadlines: HashMap<u64, Instant>,
+    /// When the watch will next look, if it sleeps.
+    waking_at: Option<Instant>,
+}
+
+impl ConnectionWatch {
+    fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
+        // Each change is one insert or remove: a panic cannot leave it half done.
+        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.reader.wake();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the connection once a call is [`OVERDUE`] past its deadline, or still open
+    /// [`OVERDUE`] after the grace period; returns when the connection is gone.
+    async fn keep(self: Arc<Self>, grace_over: CancellationToken) {
+        // Once the grace period is over: when calls still open must be over.
+        let (mut grace_seen, mut grace_deadline) = (false, None);
+        loop {
+            if self.gone.load(Ordering::Acquire) {
+                return;
+            }
+            let close_at = {
+                let mut calls = self.calls();
+                let overdue = calls.deadlines.values().min().map(|at| *at + OVERDUE);
+                calls.waking_at = match (overdue, grace_deadline) {
+                    (Some(overdue), Some(grace)) => Some(overdue.min(grace)),
+                    (overdue, grace) => overdue.or(grace),
+                };
+                calls.waking_at
+            };
+            let due = async {
+                match close_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = due => {
+                    let now = Instant::now();
+                    let grace_passed = grace_deadline.is_some_and(|grace| grace <= now);
+                    let late = {
+                        let calls = self.calls();
+                        calls.deadlines.values().any(|at| *at + OVERDUE <= now)
+                            || (grace_passed && !calls.deadlines.is_empty())
+                    };
+                    if late {
+                        tracing::warn!(
+                            "closing a connection: its client stopped reading a call that is \
+                             past its deadline or the shutdown's grace period"
+                        );
+                        self.close();
+                        return;
+                    }
+                    if grace_passed {
+                        grace_deadline = None;
+                    }
+                }
+                () = self.changed.notified() => {}
+                () = grace_over.cancelled(), if !grace_seen => {
+                    grace_seen = true;
+                    grace_deadline = Some(Instant::now() + OVERDUE);
+                }
+            }
+        }
+    }
+}
+
+impl WatchedConnection {
+    fn new(tcp: TcpStream, grace_over: CancellationToken) -> Self {
+        let watch = Arc::new(ConnectionWatch::default());
+        tokio::spawn(Arc::clone(&watch).keep(grace_over));
+        WatchedConnection { tcp, watch }
+    }
+
+    fn closed() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "closed: a call was blocked past its deadline",
+        )
+    }
+}
+
+impl Drop for WatchedConnection {
+    fn drop(&mut self) {
+        self.watch.gone.store(true, Ordering::Release);
+        self.watch.changed.notify_one();
+    }
+}
+
+impl Connected for WatchedConnection {
+    type ConnectInfo = ConnectionInfo;
+
+    fn connect_info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            tcp: self.tcp.connect_info(),
+            watch: Arc::clone(&self.watch),
+        }
+    }
+}
+
+impl AsyncRead for WatchedConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.watch.reader.register(cx.waker());
+        if self.watch.is_closed() {
+            return Poll::Ready(Err(Self::closed()));
+        }
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WatchedConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.watch.is_closed() {
+            return Poll::Ready(Err(Self::closed()));
+        }
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.watch.is_closed() {
+            return Poll::Ready(Err(Self::closed()));
+        }
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+}
