@@ -90,9 +90,8 @@ impl CutoffLayer {
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         Cutoff {
             deadline,
-            registration: deadline
-                .zip(ConnectionInfo::of(request))
-                .map(|(deadline, connection)| connection.register(deadline)),
+            registration: ConnectionInfo::of(request)
+                .map(|connection| connection.register(deadline)),
             client,
             max_deadline: self.max_deadline,
             grace_over: Arc::clone(&self.grace_over),

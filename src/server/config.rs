@@ -89,6 +89,28 @@ pub struct Limits {
     /// a deploy.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub grace_period: Duration,
+
+    /// The largest block of headers, in bytes, a client may send with a call. 16 KiB is
+    /// plenty for gRPC metadata, and bounds what one call's headers can make the server
+    /// hold.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    pub max_header_list_size: u32,
+
+    /// How many streams a client may open and reset before the server has even accepted
+    /// them, per connection. Past it the connection is closed: a "rapid reset" flood makes
+    /// the server start work for calls that are cancelled at once.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_pending_resets: usize,
+
+    /// How long a new connection may take to send its HTTP/2 preface and settings before it
+    /// is closed, so that a peer that connects and says nothing cannot hold a socket.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// How long a connection may go with no call at all before it is closed. A client that
+    /// needs the connection again reconnects; an abandoned one stops holding a socket.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -114,5 +136,9 @@ mod tests {
         assert_eq!(limits.keepalive_interval, Duration::from_secs(60));
         assert_eq!(limits.keepalive_timeout, Duration::from_secs(20));
         assert_eq!(limits.grace_period, Duration::from_secs(10));
+        assert_eq!(limits.max_header_list_size, 16 * 1024);
+        assert_eq!(limits.max_pending_resets, 20);
+        assert_eq!(limits.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(300));
     }
 }

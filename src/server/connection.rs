@@ -1,6 +1,7 @@
 //! What the server does per connection, below gRPC: accepting without spinning when file
-//! descriptors run out, and closing a connection whose client has stopped reading a call
-//! past that call's deadline.
+//! descriptors run out; closing a connection that never completes its HTTP/2 handshake, or
+//! has had no call for a long time; and closing one whose client has stopped reading a
+//! call past that call's deadline.
 //!
 //! Why a connection, and not the one call: while a client grants no flow-control window,
 //! hyper holds the response's next chunk and does not poll the response body again until
@@ -47,11 +48,26 @@ pub const OVERDUE: Duration = Duration::from_millis(500);
 /// soon as connections close.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The bytes a client sends first: the HTTP/2 preface (24 bytes) and a SETTINGS frame (a
+/// 9-byte header at least).
+const HANDSHAKE_BYTES: u64 = 24 + 9;
+
+/// How long a connection may take to begin, and how long it may sit with no call.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A connection whose client has not sent its HTTP/2 preface and settings by then is
+    /// closed.
+    pub handshake_timeout: Duration,
+    /// A connection with no call at all for this long is closed.
+    pub idle_timeout: Duration,
+}
+
 /// The connections a listener accepts, each with its watch (and a task that keeps it), with
 /// `TCP_NODELAY` set: gRPC sends many small frames, and Nagle's algorithm would hold them
 /// back waiting for ACKs.
 pub fn incoming(
     listener: TcpListener,
+    limits: ConnectionLimits,
     grace_over: CancellationToken,
 ) -> impl Stream<Item = io::Result<WatchedConnection>> {
     futures::stream::unfold(listener, move |listener| {
@@ -61,7 +77,7 @@ pub fn incoming(
                 match listener.accept().await {
                     Ok((tcp, _)) => {
                         let _ = tcp.set_nodelay(true);
-                        let connection = WatchedConnection::new(tcp, grace_over);
+                        let connection = WatchedConnection::new(tcp, limits, grace_over);
                         return Some((Ok(connection), listener));
                     }
                     Err(error) if out_of_resources(&error) => {
@@ -110,14 +126,15 @@ impl ConnectionInfo {
         })
     }
 
-    /// Registers a call that must be over by `deadline`; the registration lasts until it is
-    /// dropped, which is when the call ends.
-    pub fn register(&self, deadline: Instant) -> Registration {
+    /// Registers a call, which must be over by `deadline` if it has one; the registration
+    /// lasts until it is dropped, which is when the call ends.
+    pub fn register(&self, deadline: Option<Instant>) -> Registration {
         let id = self.watch.next_id.fetch_add(1, Ordering::Relaxed);
         let sooner = {
             let mut calls = self.watch.calls();
             calls.deadlines.insert(id, deadline);
-            calls.waking_at.is_none_or(|at| deadline + OVERDUE < at)
+            deadline
+                .is_some_and(|deadline| calls.waking_at.is_none_or(|at| deadline + OVERDUE < at))
         };
         // The watch sleeps until its earliest deadline: only a sooner one needs to wake it.
         if sooner {
@@ -152,6 +169,8 @@ struct ConnectionWatch {
     changed: Notify,
     /// Set to close the connection; reads and writes fail from then on.
     closed: AtomicBool,
+    /// Bytes read so far, up to the handshake's: whether the client has begun.
+    handshake_read: AtomicU64,
     /// The connection is gone: its watch can stop.
     gone: AtomicBool,
     /// The task reading the connection, woken to see that it is closed.
@@ -160,8 +179,8 @@ struct ConnectionWatch {
 
 #[derive(Debug, Default)]
 struct Calls {
-    /// Each live call's deadline, by an id of its own.
-    deadlines: HashMap<u64, Instant>,
+    /// Each live call's deadline, if it has one, by an id of its own.
+    deadlines: HashMap<u64, Option<Instant>>,
     /// When the watch will next look, if it sleeps.
     waking_at: Option<Instant>,
 }
@@ -172,7 +191,8 @@ impl ConnectionWatch {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn close(&self) {
+    fn close(&self, why: &str) {
+        tracing::warn!("closing a connection: {why}");
         self.closed.store(true, Ordering::Release);
         self.reader.wake();
     }
@@ -182,44 +202,47 @@ impl ConnectionWatch {
     }
 
     /// Closes the connection once a call is [`OVERDUE`] past its deadline, or still open
-    /// [`OVERDUE`] after the grace period; returns when the connection is gone.
-    async fn keep(self: Arc<Self>, grace_over: CancellationToken) {
+    /// [`OVERDUE`] after the grace period; or if it has not begun its handshake within the
+    /// limit, or has had no call for the idle limit. Returns when the connection is gone.
+    async fn keep(self: Arc<Self>, limits: ConnectionLimits, grace_over: CancellationToken) {
         // Once the grace period is over: when calls still open must be over.
         let (mut grace_seen, mut grace_deadline) = (false, None);
+        let mut handshake_by = Some(Instant::now() + limits.handshake_timeout);
+        // Calls are counted by their ids: no new id and none open for a whole idle period
+        // means idle.
+        let mut idle_check = (Instant::now() + limits.idle_timeout, 0);
         loop {
             if self.gone.load(Ordering::Acquire) {
                 return;
             }
             let close_at = {
                 let mut calls = self.calls();
-                let overdue = calls.deadlines.values().min().map(|at| *at + OVERDUE);
+                let overdue = calls
+                    .deadlines
+                    .values()
+                    .flatten()
+                    .min()
+                    .map(|at| *at + OVERDUE);
                 calls.waking_at = match (overdue, grace_deadline) {
                     (Some(overdue), Some(grace)) => Some(overdue.min(grace)),
                     (overdue, grace) => overdue.or(grace),
                 };
                 calls.waking_at
             };
-            let due = async {
-                match close_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::select! {
-                () = due => {
+                () = sleep_until_some(close_at) => {
                     let now = Instant::now();
                     let grace_passed = grace_deadline.is_some_and(|grace| grace <= now);
                     let late = {
                         let calls = self.calls();
-                        calls.deadlines.values().any(|at| *at + OVERDUE <= now)
+                        calls.deadlines.values().flatten().any(|at| *at + OVERDUE <= now)
                             || (grace_passed && !calls.deadlines.is_empty())
                     };
                     if late {
-                        tracing::warn!(
-                            "closing a connection: its client stopped reading a call that is \
-                             past its deadline or the shutdown's grace period"
+                        self.close(
+                            "its client stopped reading a call that is past its deadline or \
+                             the shutdown's grace period",
                         );
-                        self.close();
                         return;
                     }
                     if grace_passed {
@@ -227,6 +250,24 @@ impl ConnectionWatch {
                     }
                 }
                 () = self.changed.notified() => {}
+                () = sleep_until_some(handshake_by) => {
+                    handshake_by = None;
+                    if self.handshake_read.load(Ordering::Relaxed) < HANDSHAKE_BYTES {
+                        self.close("its client did not begin HTTP/2 in time (--handshake-timeout)");
+                        return;
+                    }
+                }
+                () = tokio::time::sleep_until(idle_check.0) => {
+                    let (calls_open, calls_ever) = {
+                        let calls = self.calls();
+                        (calls.deadlines.len(), self.next_id.load(Ordering::Relaxed))
+                    };
+                    if calls_open == 0 && calls_ever == idle_check.1 {
+                        self.close("it had no call for --idle-timeout");
+                        return;
+                    }
+                    idle_check = (Instant::now() + limits.idle_timeout, calls_ever);
+                }
                 () = grace_over.cancelled(), if !grace_seen => {
                     grace_seen = true;
                     grace_deadline = Some(Instant::now() + OVERDUE);
@@ -236,10 +277,18 @@ impl ConnectionWatch {
     }
 }
 
+/// Sleeps until `at`, or forever for `None`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl WatchedConnection {
-    fn new(tcp: TcpStream, grace_over: CancellationToken) -> Self {
+    fn new(tcp: TcpStream, limits: ConnectionLimits, grace_over: CancellationToken) -> Self {
         let watch = Arc::new(ConnectionWatch::default());
-        tokio::spawn(Arc::clone(&watch).keep(grace_over));
+        tokio::spawn(Arc::clone(&watch).keep(limits, grace_over));
         WatchedConnection { tcp, watch }
     }
 
@@ -279,7 +328,16 @@ impl AsyncRead for WatchedConnection {
         if self.watch.is_closed() {
             return Poll::Ready(Err(Self::closed()));
         }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        // Counted only until the handshake is in: a load, then nothing, after that.
+        if self.watch.handshake_read.load(Ordering::Relaxed) < HANDSHAKE_BYTES {
+            let bytes = (buf.filled().len() - before) as u64;
+            self.watch
+                .handshake_read
+                .fetch_add(bytes, Ordering::Relaxed);
+        }
+        read
     }
 }
 

@@ -164,6 +164,8 @@ impl TourServer {
 
         let mut builder = transport::Server::builder()
             .max_concurrent_streams(Some(limits.max_concurrent_streams))
+            .http2_max_header_list_size(limits.max_header_list_size)
+            .http2_max_pending_accept_reset_streams(Some(limits.max_pending_resets))
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout));
         if let Some(tls) = self.tls {
@@ -204,7 +206,11 @@ impl TourServer {
         // ANCHOR_END: router
 
         // Each connection watched, so that one whose client stopped reading can be closed.
-        let incoming = connection::incoming(listener, grace_over.clone());
+        let connection_limits = connection::ConnectionLimits {
+            handshake_timeout: limits.handshake_timeout,
+            idle_timeout: limits.idle_timeout,
+        };
+        let incoming = connection::incoming(listener, connection_limits, grace_over.clone());
         let serving = router.serve_with_incoming_shutdown(incoming, stop_accepting);
         let grace_period = limits.grace_period;
         let draining = async move {

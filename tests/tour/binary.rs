@@ -1,7 +1,7 @@
 //! The `grpc-tour` binary itself: it serves, logs each call, stops on SIGTERM with exit
 //! code 0, and reports start-up mistakes in one line.
 
-use std::{io::Write, process::Stdio};
+use std::{io::Write, process::Stdio, time::Duration};
 
 use futures::channel::mpsc;
 use grpc_tour::{
@@ -44,9 +44,14 @@ struct Running {
 impl Running {
     /// Starts `grpc-tour --addr 127.0.0.1:0 ARGS` and waits for it to log its address.
     async fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(BINARY)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
+        let mut command = Command::new(BINARY);
+        command.args(["--addr", "127.0.0.1:0"]).args(args);
+        Running::spawn(command).await
+    }
+
+    /// Starts `command`, which runs the server, and waits for it to log its address.
+    async fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -252,4 +257,49 @@ async fn both_runtimes_serve() {
         let (success, log) = server.terminate().await;
         assert!(success, "{runtime}: {log:#?}");
     }
+}
+
+/// The CPU time a process has used so far, in clock ticks (user and system).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_server_waits_and_then_serves_again() {
+    // A server allowed 64 files, and a hundred connections it cannot all accept.
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        &format!("ulimit -n 64 && exec {BINARY} --addr 127.0.0.1:0"),
+    ]);
+    let server = Running::spawn(command).await;
+    let mut crowd = Vec::new();
+    for _ in 0..100 {
+        crowd.push(tokio::net::TcpStream::connect(&server.addr).await.unwrap());
+    }
+    // While it cannot accept, it does not spin: over a second it uses a fifth of one at
+    // most (about none, measured; a busy retry used half).
+    let pid = server.child.id().unwrap();
+    let before = cpu_ticks(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_ticks(pid) - before;
+    assert!(used < 20, "{used} ticks of CPU in 1 s: a busy loop");
+
+    // Once the crowd leaves, it serves again, and it never exited.
+    drop(crowd);
+    let sum = tokio::time::timeout(PATIENCE, server.two_plus_three())
+        .await
+        .expect("the server serves again");
+    assert_eq!(sum.into_inner().value, 5.0);
+    let (success, log) = server.terminate().await;
+    assert!(success, "{log:#?}");
 }

@@ -4,12 +4,15 @@
 use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use grpc_tour::proto::{Point, RouteNote};
+use futures::FutureExt;
+use grpc_tour::proto::{Point, RouteNote, SumRequest};
 use prost::Message;
-use tokio::{net::TcpStream, task::JoinHandle};
+use tokio::{io::AsyncReadExt, net::TcpStream, task::JoinHandle};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::support::{
-    PATIENCE, everywhere, many_features_json, spawn_server, spawn_server_with_features, test_config,
+    PATIENCE, everywhere, many_features_json, spawn_server, spawn_server_with_features,
+    spawn_test_server, test_config,
 };
 
 /// A client that grants each stream a window of 1 KiB and never gives it back: once the
@@ -139,4 +142,122 @@ async fn a_shutdown_ends_a_stream_whose_client_stopped_reading() {
     server.wait_until_idle().await;
     client.closed_by_the_server().await;
     server.stopped().await.expect("the server stops cleanly");
+}
+
+#[tokio::test]
+async fn a_connection_that_never_begins_http2_is_closed() {
+    let mut config = test_config();
+    config.limits.handshake_timeout = Duration::from_millis(200);
+    let server = spawn_server(config).await;
+
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut buffer = [0; 1024];
+    let closed = tokio::time::timeout(PATIENCE, async {
+        // The server may say its settings first; then it hangs up.
+        while silent.read(&mut buffer).await.unwrap_or(0) > 0 {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept a silent connection open");
+}
+
+/// An HTTP/2 connection with no call on it yet, and its connection task.
+async fn idle_connection(addr: SocketAddr) -> (h2::client::SendRequest<Bytes>, JoinHandle<()>) {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (client, task)
+}
+
+#[tokio::test]
+async fn a_connection_with_no_call_is_closed_once_idle_and_one_with_a_watch_is_not() {
+    let mut config = test_config();
+    config.limits.idle_timeout = Duration::from_millis(200);
+    let server = spawn_server(config).await;
+
+    // First a connection that holds a health watch open, then one with no call at all.
+    let watching = server.channel().await;
+    let mut watch = HealthClient::new(watching)
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(watch.message().await.unwrap().is_some());
+    let (_client, idle) = idle_connection(server.addr).await;
+
+    tokio::time::timeout(PATIENCE, idle)
+        .await
+        .expect("the idle connection is closed")
+        .unwrap();
+    // The watching connection was opened first, so it has been idle-checked too: kept.
+    assert!(
+        watch.message().now_or_never().is_none(),
+        "the watch is still open"
+    );
+}
+
+#[tokio::test]
+async fn headers_over_the_limit_are_refused_and_the_server_serves_on() {
+    let server = spawn_test_server().await;
+    let (client, _task) = idle_connection(server.addr).await;
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{}/tour.Summator/Sum", server.addr))
+        .header("content-type", "application/grpc")
+        .header("x-padding", "x".repeat(32 * 1024))
+        .body(())
+        .unwrap();
+    let refused = match client.send_request(request, true) {
+        Ok((response, _)) => tokio::time::timeout(PATIENCE, response).await.unwrap(),
+        Err(error) => Err(error),
+    };
+    // Refused at the HTTP/2 level (no gRPC call ever started), however h2 says it.
+    match refused {
+        Ok(response) => assert_ne!(response.status(), http::StatusCode::OK),
+        Err(error) => assert!(
+            error.reason().is_some() || error.is_io() || error.is_go_away(),
+            "{error:?}"
+        ),
+    }
+    assert_eq!(server.live.count(), 0);
+
+    let sum = server
+        .summator()
+        .await
+        .sum(SumRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(sum.into_inner().value, 0.0);
+}
+
+#[tokio::test]
+async fn a_flood_of_streams_reset_at_once_costs_no_call_and_the_server_serves_on() {
+    let server = spawn_test_server().await;
+    let (client, task) = idle_connection(server.addr).await;
+    let mut client = client;
+    for _ in 0..1000 {
+        let Ok(ready) = client.clone().ready().await else {
+            break; // The server has had enough of this connection: it sent GOAWAY.
+        };
+        client = ready;
+        let request = http::Request::post(format!("http://{}/tour.Dune/IsMuadDib", server.addr))
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let Ok((_, mut body)) = client.send_request(request, false) else {
+            break;
+        };
+        body.send_reset(h2::Reason::CANCEL);
+    }
+    drop(client);
+    let _ = tokio::time::timeout(PATIENCE, task).await;
+
+    server.wait_until_idle().await;
+    let sum = server
+        .summator()
+        .await
+        .sum(SumRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(sum.into_inner().value, 0.0);
 }
