@@ -27,6 +27,7 @@ use grpc_tour::{
     tls::{ServerTlsFiles, Throwaway},
 };
 use tokio::net::TcpListener;
+use tracing_appender::non_blocking::ErrorCounter;
 use tracing_subscriber::EnvFilter;
 
 /// Serves the grpc-tour services: Summator, Dune and RouteGuide.
@@ -81,6 +82,12 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Runtime::Auto)]
     runtime: Runtime,
 
+    /// How many log lines to hold while stderr is slow to take them (a full pipe, a stalled
+    /// log collector). Past it, lines are dropped and counted, and a warning says how many:
+    /// a slow log never slows a call.
+    #[arg(long, value_name = "LINES", default_value_t = 128_000)]
+    log_buffer_lines: usize,
+
     #[command(flatten)]
     tls: ServerTlsFiles,
 
@@ -102,11 +109,13 @@ fn main() -> ExitCode {
     let args = Args::parse();
     // One log line per call: written to stderr by a thread of its own, which gathers the
     // lines into few writes, so a busy server does not make a system call per call. The
-    // guard flushes what is left when main returns. Lines are never dropped: a server that
-    // logs faster than stderr takes them waits instead.
+    // guard flushes what is left when main returns. When stderr cannot keep up, lines past
+    // `--log-buffer-lines` are dropped and counted, rather than make a call wait.
     let (stderr, _flush_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
+        .lossy(true)
+        .buffered_lines_limit(args.log_buffer_lines)
         .finish(BufWriter::new(std::io::stderr()));
+    let dropped = stderr.error_counter();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(stderr)
@@ -117,7 +126,7 @@ fn main() -> ExitCode {
         .runtime
         .build()
         .context("cannot start the tokio runtime")
-        .and_then(|runtime| runtime.block_on(run(args)));
+        .and_then(|runtime| runtime.block_on(run(args, dropped)));
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -129,10 +138,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
     if let Some(Command::Certs { dir }) = &args.command {
         return write_certs(dir);
     }
+    tokio::spawn(report_dropped_lines(dropped));
     let features = match &args.features {
         Some(path) => FeatureDb::load(path)?,
         None => FeatureDb::embedded(),
@@ -167,6 +177,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
     // ANCHOR_END: serve
+}
+
+/// Says, once a second at most, how many log lines stderr could not take.
+async fn report_dropped_lines(dropped: ErrorCounter) {
+    let mut reported = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = dropped.dropped_lines();
+        if now > reported {
+            tracing::warn!(
+                dropped = now - reported,
+                "log lines dropped: stderr is not keeping up (--log-buffer-lines)"
+            );
+            reported = now;
+        }
+    }
 }
 
 /// Completes on Ctrl-C, or on SIGTERM (what `kill`, systemd and Kubernetes send) where

@@ -303,3 +303,41 @@ async fn out_of_file_descriptors_the_server_waits_and_then_serves_again() {
     let (success, log) = server.terminate().await;
     assert!(success, "{log:#?}");
 }
+
+#[tokio::test]
+async fn a_stalled_stderr_never_stalls_a_call() {
+    // Nobody reads the server's stderr past its address: the pipe fills, then the buffer.
+    let mut server = Running::start(&["--log-buffer-lines", "100"]).await;
+    let channel = connect::connect(&format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    let mut summator = SummatorClient::new(channel);
+    let calls = async {
+        for i in 0..3000 {
+            let request = SumRequest {
+                value1: f64::from(i),
+                value2: 1.0,
+            };
+            let sum = summator.sum(request).await.unwrap();
+            assert_eq!(sum.into_inner().value, f64::from(i) + 1.0);
+        }
+    };
+    tokio::time::timeout(PATIENCE * 3, calls)
+        .await
+        .expect("every call is served while stderr is stalled");
+
+    // Read again: the server says what it had to drop.
+    let said = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = server.log.next_line().await.unwrap() {
+            if line.contains("log lines dropped") {
+                return line;
+            }
+        }
+        panic!("the log ended without saying it dropped lines");
+    })
+    .await
+    .expect("the server reports the dropped lines");
+    assert!(said.contains("dropped="), "{said}");
+    let (success, log) = server.terminate().await;
+    assert!(success, "{log:#?}");
+}

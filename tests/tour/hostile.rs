@@ -261,3 +261,135 @@ async fn a_flood_of_streams_reset_at_once_costs_no_call_and_the_server_serves_on
         .unwrap();
     assert_eq!(sum.into_inner().value, 0.0);
 }
+
+/// Sends one gRPC message of `payload` bytes, compressed with `encoding` and flagged so, to
+/// `Dune.IsMuadDib`, and returns the `grpc-status` and `grpc-message` of the answer.
+async fn compressed_call(addr: SocketAddr, encoding: &str, payload: Vec<u8>) -> (String, String) {
+    let mut framed = vec![1]; // compressed
+    framed.extend((payload.len() as u32).to_be_bytes());
+    framed.extend(payload);
+    raw_call(addr, Some(encoding), framed).await
+}
+
+/// Sends `body` as it is, as the request body of `Dune.IsMuadDib` (with `grpc-encoding`
+/// if given), and returns the `grpc-status` and `grpc-message` of the answer.
+async fn raw_call(addr: SocketAddr, encoding: Option<&str>, body: Vec<u8>) -> (String, String) {
+    let (client, _task) = idle_connection(addr).await;
+    let mut client = client.ready().await.unwrap();
+    let mut request = http::Request::post(format!("http://{addr}/tour.Dune/IsMuadDib"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(encoding) = encoding {
+        request = request.header("grpc-encoding", encoding);
+    }
+    let (response, mut request_body) = client
+        .send_request(request.body(()).unwrap(), false)
+        .unwrap();
+    request_body.send_data(body.into(), true).unwrap();
+    let response = tokio::time::timeout(PATIENCE, response)
+        .await
+        .expect("the server answers")
+        .unwrap();
+    let (parts, mut body) = response.into_parts();
+    let fields = match parts.headers.contains_key("grpc-status") {
+        true => parts.headers,
+        false => {
+            while body.data().await.is_some() {}
+            body.trailers().await.unwrap().unwrap()
+        }
+    };
+    let text = |name: &str| fields.get(name).unwrap().to_str().unwrap().to_owned();
+    (text("grpc-status"), text("grpc-message"))
+}
+
+/// 64 MiB of zeros, compressed: a few dozen KiB on the wire.
+fn bomb(compress: impl FnOnce(&mut dyn std::io::Write)) -> Vec<u8> {
+    let mut out = Vec::new();
+    compress(&mut out);
+    out
+}
+
+fn zeros(into: &mut dyn std::io::Write) {
+    let chunk = vec![0u8; 1024 * 1024];
+    for _ in 0..64 {
+        into.write_all(&chunk).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_compression_bomb_is_resource_exhausted_at_the_message_limit() {
+    let server = spawn_test_server().await;
+    let gzip = bomb(|out| {
+        let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::best());
+        zeros(&mut encoder);
+        encoder.finish().unwrap();
+    });
+    let zstd = bomb(|out| {
+        let mut encoder = zstd::Encoder::new(out, 19).unwrap();
+        zeros(&mut encoder);
+        encoder.finish().unwrap();
+    });
+    for (encoding, payload) in [("gzip", gzip), ("zstd", zstd)] {
+        assert!(
+            payload.len() < 1024 * 1024,
+            "{encoding}: {} bytes",
+            payload.len()
+        );
+
+        let (status, message) = compressed_call(server.addr, encoding, payload).await;
+
+        assert_eq!(status, "8", "{encoding}: {message}"); // RESOURCE_EXHAUSTED
+    }
+    assert_eq!(server.live.count(), 0);
+}
+
+#[tokio::test]
+async fn broken_messages_get_a_status_and_cost_the_server_nothing() {
+    let server = spawn_test_server().await;
+    let framed = |flag: u8, length: u32, bytes: &[u8]| {
+        let mut body = vec![flag];
+        body.extend(length.to_be_bytes());
+        body.extend(bytes);
+        body
+    };
+    let cases: [(&str, Option<&str>, Vec<u8>, &str); 6] = [
+        (
+            "garbage for a protobuf",
+            None,
+            framed(0, 5, &[0xff; 5]),
+            "13",
+        ),
+        ("a message cut short", None, framed(0, 10, b"abc"), "13"),
+        ("half a prefix", None, vec![0, 0, 0], "13"),
+        (
+            "a length prefix past the limit",
+            None,
+            framed(0, u32::MAX, b"abc"),
+            "8",
+        ),
+        (
+            "compressed, with no encoding named",
+            None,
+            framed(1, 3, b"abc"),
+            "13",
+        ),
+        (
+            "an encoding the server does not speak",
+            Some("br"),
+            framed(1, 3, b"abc"),
+            "12",
+        ),
+    ];
+    for (what, encoding, body, expected) in cases {
+        let (status, message) = raw_call(server.addr, encoding, body).await;
+        assert_eq!(status, expected, "{what}: {message}");
+    }
+    assert_eq!(server.live.count(), 0);
+    let sum = server
+        .summator()
+        .await
+        .sum(SumRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(sum.into_inner().value, 0.0);
+}
