@@ -2,9 +2,10 @@
 //! a replica is lost.
 //!
 //! tonic's balancing channel holds a connection to each replica and sends every call to
-//! the less busy of two replicas picked at random ("power of two choices"). What it does
-//! not do is notice that a replica died: a dead replica stays in the set, and calls sent
-//! to it fail. So each replica here is *tracked* by its own health check (a `Watch` on the
+//! the less loaded of two replicas picked at random ("power of two choices"); as tonic's
+//! connections report no load, the pick is in effect random among the ready replicas.
+//! What it does not do is notice that a replica died: a dead replica stays in the set, and
+//! calls sent to it fail. So each replica here is *tracked* by its own health check (a `Watch` on the
 //! standard health service): the replica joins the channel when it reports `SERVING`, and
 //! leaves it as soon as the watch says otherwise or its connection breaks, as it does the
 //! moment the replica's process dies. A watch that merely ends (a server's or a proxy's
