@@ -46,10 +46,11 @@ use tower_service::Service;
 use crate::server::connection::{ConnectionInfo, Registration};
 
 /// How much sooner than the client's deadline this layer ends a call. tonic's own
-/// `grpc-timeout` check runs outside this layer and starts its clock a moment earlier; ending
-/// the call first is what makes the client see `DEADLINE_EXCEEDED` rather than tonic's
-/// `CANCELLED`. A millisecond is far more than that moment and far less than any deadline
-/// worth setting.
+/// `grpc-timeout` check runs outside this layer and answers `CANCELLED`; ending the call
+/// first is what makes the client see `DEADLINE_EXCEEDED`. tonic starts its timer just
+/// after it calls into this layer (`GrpcTimeout` in tonic's `transport/service`), and the
+/// timer wheel counts whole milliseconds: a millisecond ahead makes sure this layer's comes
+/// first, and is far less than any deadline worth setting.
 const AHEAD_OF_TONIC: Duration = Duration::from_millis(1);
 
 /// The layer that ends calls; see the module documentation.
