@@ -240,3 +240,42 @@ async fn a_call_within_its_deadline_is_untouched() {
 
     assert!(answer.into_inner().message.starts_with("Hello minion"));
 }
+
+#[tokio::test]
+async fn tonic_sends_a_five_second_deadline_as_5000000u() {
+    // A bare HTTP/2 server that only records the `grpc-timeout` it receives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut connection = h2::server::handshake(tcp).await.unwrap();
+        let (request, mut respond) = connection.accept().await.unwrap().unwrap();
+        let timeout = request.headers()["grpc-timeout"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // A trailers-only answer, so that the client's call ends.
+        let response = http::Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", "12")
+            .body(())
+            .unwrap();
+        respond.send_response(response, true).unwrap();
+        tokio::spawn(async move { while connection.accept().await.is_some() {} });
+        timeout
+    });
+
+    let channel = grpc_tour::connect::connect(&url).await.unwrap();
+    let mut summator = grpc_tour::proto::summator_client::SummatorClient::new(channel);
+    let status = summator
+        .sum(with_deadline(
+            grpc_tour::proto::SumRequest::default(),
+            Duration::from_secs(5),
+        ))
+        .await
+        .unwrap_err();
+
+    assert_eq!(status.code(), Code::Unimplemented);
+    // The most precise unit that fits the spec's 8 digits: microseconds, not `5S`.
+    assert_eq!(server.await.unwrap(), "5000000u");
+}
