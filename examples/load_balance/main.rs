@@ -89,6 +89,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         (connect::connect(proxy).await?, None)
     } else {
         let (channel, trackers) = balanced_channel(&urls)?;
+        // A call waits while no replica is in the channel: wait for one, but not forever.
+        let mut membership = trackers.membership();
+        let joined = membership.wait_for(|m| !m.joined.is_empty());
+        if tokio::time::timeout(DEADLINE, joined).await.is_err() {
+            return Err(format!("none of {} answers its health check", urls.join(", ")).into());
+        }
         (channel, Some(trackers))
     };
     // ANCHOR_END: proxy_or_replicas

@@ -56,9 +56,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// The limits of one server; each field is also a flag of the binary.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
-    /// The largest message, in bytes, the server accepts or sends. A larger one fails its
-    /// call with RESOURCE_EXHAUSTED before it is decoded, so one request cannot make the
-    /// server allocate without bound. 4 MiB is gRPC's usual default.
+    /// The largest message, in bytes, the server accepts or sends. A larger request message
+    /// fails its call with RESOURCE_EXHAUSTED before it is buffered, so one request cannot
+    /// make the server allocate without bound (a larger response fails with tonic's
+    /// OUT_OF_RANGE). 4 MiB is gRPC's usual default.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_SIZE)]
     pub max_message_size: usize,
 
@@ -102,8 +103,9 @@ pub struct Limits {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_pending_resets: usize,
 
-    /// How long a new connection may take to send its HTTP/2 preface and settings before it
-    /// is closed, so that a peer that connects and says nothing cannot hold a socket.
+    /// How long a new connection may take to send its HTTP/2 preface and settings (and to
+    /// finish its TLS handshake, with TLS) before it is closed, so that a peer that connects
+    /// and says nothing cannot hold a socket.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
 

@@ -169,7 +169,9 @@ impl TourServer {
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout));
         if let Some(tls) = self.tls {
-            builder = builder.tls_config(tls)?;
+            // The TLS handshake gets the same time as an HTTP/2 one: a peer that stalls in it
+            // does not hold a socket.
+            builder = builder.tls_config(tls.timeout(limits.handshake_timeout))?;
         }
         // ANCHOR: router
         // Around every call, outermost first (src/layers/mod.rs says what each does).

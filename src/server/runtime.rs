@@ -6,7 +6,7 @@
 //! steal from, and the machinery still costs: tasks woken from another thread go through
 //! shared queues, and the single worker also hands I/O and timers back and forth. A
 //! *current-thread* runtime runs everything on one thread with no such cost. Measured with
-//! `examples/bench` on one core (docs/performance.md), it serves more calls per second
+//! the benchmark (`bench/`) on one core (docs/performance.md), it serves more calls per second
 //! with a much lower p99.
 //!
 //! So the default, [`Runtime::Auto`], asks how many CPUs this process may use (its

@@ -41,7 +41,8 @@ impl Interceptor for RequireToken {
             ));
         };
         // Compared in constant time, so that how long a refusal takes says nothing about
-        // how much of a guess was right.
+        // how much of a guess was right. (Only its length shows: `subtle` refuses a guess of
+        // another length at once.)
         if bool::from(given.as_bytes().ct_eq(expected)) {
             Ok(request)
         } else {

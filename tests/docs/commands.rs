@@ -7,8 +7,8 @@
 //! - `cargo run --example NAME -- ARGS` and `cargo run -- ARGS` run the example or server
 //!   that `cargo test` has just built (a nested cargo would wait on this one's lock).
 //! - A server started with a trailing `&` runs in the background for the rest of the block,
-//!   on a free port rather than 50051 (the binary is given `--addr 127.0.0.1:0`; an example
-//!   server must be given a `:0` address on the page): the commands after it reach it via
+//!   on a free port rather than 50051 (the binary is given `--addr 127.0.0.1:0`, an example
+//!   server the address `127.0.0.1:0`): the commands after it reach it via
 //!   `GRPC_TOUR_SERVER`, the environment twin of `--server`.
 //! - A command that `.ci/run` itself runs, such as `cargo test`, is left to CI.
 //!
@@ -249,15 +249,17 @@ struct Background {
 }
 
 impl Background {
-    /// Starts the server: the tour's binary on `--addr 127.0.0.1:0`, which logs `addr=...`;
-    /// an example server on the address the page gives it (which must end in `:0`), which
-    /// prints `... on ADDR`.
+    /// Starts the server on a free port: the tour's binary with `--addr 127.0.0.1:0` (it
+    /// logs `addr=...`), an example server with `127.0.0.1:0` as its address argument (it
+    /// prints `... on ADDR`).
     fn start(&mut self, run: Run) -> Result<(), String> {
         let mut command = command(&run);
         if run.program.as_path() == std::path::Path::new(env!("CARGO_BIN_EXE_grpc-tour")) {
             command.args(["--addr", "127.0.0.1:0"]);
-        } else if !run.args.iter().any(|arg| arg.ends_with(":0")) {
-            return Err("a server in the background must listen on a free port (:0)".into());
+        } else if run.args.is_empty() {
+            command.arg("127.0.0.1:0");
+        } else {
+            return Err("an example server in the background takes no arguments here".into());
         }
         let mut child = command
             .env("RUST_LOG", "info")
