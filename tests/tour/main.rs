@@ -13,6 +13,7 @@ mod examples;
 mod get_feature;
 mod health;
 mod hostile;
+mod in_memory;
 mod limits;
 mod list_features;
 mod metadata;
