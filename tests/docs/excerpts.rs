@@ -252,6 +252,8 @@ fn files_under(path: PathBuf) -> Vec<PathBuf> {
         .flatten()
         .map(|entry| entry.path())
         .filter(|path| !path.ends_with("node_modules"))
+        // The contract as last released is a copy kept for `buf breaking`, not a source.
+        .filter(|path| !path.ends_with("interop/contract/released"))
         .flat_map(files_under)
         .collect()
 }

@@ -7,6 +7,7 @@
 mod balance;
 mod binary;
 mod compression;
+mod contract;
 mod deadlines;
 mod dune;
 mod examples;
