@@ -4,6 +4,7 @@ use grpc_tour::{
     proto::{SumRequest, summator_client::SummatorClient},
     server::Config,
 };
+use prost::Message;
 use tonic::{
     Code, Request,
     metadata::{Ascii, MetadataValue},
@@ -129,3 +130,34 @@ async fn the_server_makes_a_request_id_for_each_call_without_one_errors_included
     assert_ne!(first, second);
     assert_ne!(second, error);
 }
+
+// ANCHOR: reading_metadata
+#[tokio::test]
+async fn a_client_reads_headers_from_the_response_and_details_from_the_trailers() {
+    let server = spawn_test_server().await;
+    let mut summator = server.summator().await;
+
+    // What the server's layers add to every response is in its metadata.
+    let response = summator.sum(two_and_three()).await.unwrap();
+    let metadata = response.metadata();
+    assert!(metadata.get("x-request-id").is_some());
+    assert_eq!(
+        metadata.get("x-served-by").unwrap(),
+        &server.addr.to_string()
+    );
+
+    // An error's details travel in a binary trailer, `grpc-status-details-bin` (base64 on
+    // the wire); tonic decodes it into `status.details()`, a `google.rpc.Status`.
+    let not_a_number = SumRequest {
+        value1: f64::NAN,
+        value2: 1.0,
+    };
+    let status = summator.sum(not_a_number).await.unwrap_err();
+    let details = tonic_types::pb::Status::decode(status.details()).unwrap();
+    assert_eq!(details.code, Code::InvalidArgument as i32);
+    let type_url = &details.details[0].type_url;
+    assert_eq!(type_url, "type.googleapis.com/google.rpc.BadRequest");
+    // And the error's own metadata carries the request id too.
+    assert!(status.metadata().get("x-request-id").is_some());
+}
+// ANCHOR_END: reading_metadata
