@@ -4,6 +4,7 @@
 //! One test binary (so the crate is linked once), one module per service or concern, and a
 //! `support` module that spawns servers and connects clients.
 
+mod async_producer;
 mod balance;
 mod binary;
 mod compression;
