@@ -27,8 +27,9 @@ use crate::markdown::{self, CodeBlock, Page, root};
 const QUOTED_LANGUAGES: [&str; 5] = ["rust", "protobuf", "toml", "python", "nginx"];
 
 /// Where anchors may be, and so where the check looks for regions nobody quotes.
-const SOURCES: [&str; 9] = [
+const SOURCES: [&str; 10] = [
     "src",
+    "docs/build-it-yourself",
     "examples",
     "tests",
     "protos",
