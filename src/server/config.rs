@@ -113,6 +113,12 @@ pub struct Limits {
     /// needs the connection again reconnects; an abandoned one stops holding a socket.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+
+    /// How long a call may stay open past its deadline, or past the shutdown's grace period,
+    /// before the server takes it to be blocked by a client that stopped reading and closes
+    /// its connection (a reading client's call has ended by then).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub stalled_grace: Duration,
 }
 
 impl Default for Limits {
@@ -142,5 +148,6 @@ mod tests {
         assert_eq!(limits.max_pending_resets, 20);
         assert_eq!(limits.handshake_timeout, Duration::from_secs(10));
         assert_eq!(limits.idle_timeout, Duration::from_secs(300));
+        assert_eq!(limits.stalled_grace, Duration::from_millis(500));
     }
 }

@@ -10,7 +10,7 @@
 //! offers no way to reset one stream from outside it. What can end the call is closing its
 //! connection. So each connection has a watch: the cutoff registers each call's deadline
 //! with it, the registration ends with the call, and a call still registered
-//! [`OVERDUE`] past its deadline (or past the shutdown's grace period) has its connection
+//! `--stalled-grace` past its deadline (or past the shutdown's grace period) has its connection
 //! closed, which drops every call on it. A client that reads is never closed on: its calls
 //! end at their deadline, by the cutoff.
 //!
@@ -40,9 +40,6 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
 
-/// How long past its deadline a call blocked by its client may hold its connection.
-pub const OVERDUE: Duration = Duration::from_millis(500);
-
 /// How long to wait before accepting again when the process is out of file descriptors (or
 /// memory for a socket): long enough not to spin a core, short enough to serve again as
 /// soon as connections close.
@@ -60,6 +57,9 @@ pub struct ConnectionLimits {
     pub handshake_timeout: Duration,
     /// A connection with no call at all for this long is closed.
     pub idle_timeout: Duration,
+    /// A call still open this long past its deadline, or past the shutdown's grace period,
+    /// is taken to be blocked by a client that stopped reading: its connection is closed.
+    pub stalled_grace: Duration,
 }
 
 /// The connections a listener accepts, each with its watch (and a task that keeps it), with
@@ -133,8 +133,8 @@ impl ConnectionInfo {
         let sooner = {
             let mut calls = self.watch.calls();
             calls.deadlines.insert(id, deadline);
-            deadline
-                .is_some_and(|deadline| calls.waking_at.is_none_or(|at| deadline + OVERDUE < at))
+            let overdue = deadline.map(|deadline| deadline + self.watch.limits.stalled_grace);
+            overdue.is_some_and(|overdue| calls.waking_at.is_none_or(|at| overdue < at))
         };
         // The watch sleeps until its earliest deadline: only a sooner one needs to wake it.
         if sooner {
@@ -161,8 +161,9 @@ impl Drop for Registration {
 }
 
 /// The calls of one connection that have a deadline, and whether it must close.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ConnectionWatch {
+    limits: ConnectionLimits,
     calls: Mutex<Calls>,
     next_id: AtomicU64,
     /// A call was registered, or the connection went away.
@@ -201,10 +202,25 @@ impl ConnectionWatch {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Closes the connection once a call is [`OVERDUE`] past its deadline, or still open
-    /// [`OVERDUE`] after the grace period; or if it has not begun its handshake within the
-    /// limit, or has had no call for the idle limit. Returns when the connection is gone.
-    async fn keep(self: Arc<Self>, limits: ConnectionLimits, grace_over: CancellationToken) {
+    fn new(limits: ConnectionLimits) -> Self {
+        ConnectionWatch {
+            limits,
+            calls: Mutex::default(),
+            next_id: AtomicU64::default(),
+            changed: Notify::new(),
+            closed: AtomicBool::default(),
+            handshake_read: AtomicU64::default(),
+            gone: AtomicBool::default(),
+            reader: AtomicWaker::new(),
+        }
+    }
+
+    /// Closes the connection once a call is `stalled_grace` past its deadline, or still open
+    /// `stalled_grace` after the grace period; or if it has not begun its handshake within
+    /// the limit, or has had no call for the idle limit. Returns when the connection is gone.
+    async fn keep(self: Arc<Self>, grace_over: CancellationToken) {
+        let limits = self.limits;
+        let overdue = limits.stalled_grace;
         // Once the grace period is over: when calls still open must be over.
         let (mut grace_seen, mut grace_deadline) = (false, None);
         let mut handshake_by = Some(Instant::now() + limits.handshake_timeout);
@@ -222,7 +238,7 @@ impl ConnectionWatch {
                     .values()
                     .flatten()
                     .min()
-                    .map(|at| *at + OVERDUE);
+                    .map(|at| *at + overdue);
                 calls.waking_at = match (overdue, grace_deadline) {
                     (Some(overdue), Some(grace)) => Some(overdue.min(grace)),
                     (overdue, grace) => overdue.or(grace),
@@ -235,7 +251,7 @@ impl ConnectionWatch {
                     let grace_passed = grace_deadline.is_some_and(|grace| grace <= now);
                     let late = {
                         let calls = self.calls();
-                        calls.deadlines.values().flatten().any(|at| *at + OVERDUE <= now)
+                        calls.deadlines.values().flatten().any(|at| *at + overdue <= now)
                             || (grace_passed && !calls.deadlines.is_empty())
                     };
                     if late {
@@ -270,7 +286,7 @@ impl ConnectionWatch {
                 }
                 () = grace_over.cancelled(), if !grace_seen => {
                     grace_seen = true;
-                    grace_deadline = Some(Instant::now() + OVERDUE);
+                    grace_deadline = Some(Instant::now() + overdue);
                 }
             }
         }
@@ -287,8 +303,8 @@ async fn sleep_until_some(at: Option<Instant>) {
 
 impl WatchedConnection {
     fn new(tcp: TcpStream, limits: ConnectionLimits, grace_over: CancellationToken) -> Self {
-        let watch = Arc::new(ConnectionWatch::default());
-        tokio::spawn(Arc::clone(&watch).keep(limits, grace_over));
+        let watch = Arc::new(ConnectionWatch::new(limits));
+        tokio::spawn(Arc::clone(&watch).keep(grace_over));
         WatchedConnection { tcp, watch }
     }
 
@@ -374,5 +390,69 @@ impl AsyncWrite for WatchedConnection {
 
     fn is_write_vectored(&self) -> bool {
         self.tcp.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A watch over no socket, its handshake done, and a way to register calls with it.
+    fn watch(idle_timeout: Duration) -> (Arc<ConnectionWatch>, ConnectionInfo) {
+        let limits = ConnectionLimits {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout,
+            stalled_grace: Duration::from_millis(500),
+        };
+        let watch = Arc::new(ConnectionWatch::new(limits));
+        watch
+            .handshake_read
+            .store(HANDSHAKE_BYTES, Ordering::Relaxed);
+        let info = ConnectionInfo {
+            tcp: TcpConnectInfo {
+                local_addr: None,
+                remote_addr: None,
+            },
+            watch: Arc::clone(&watch),
+        };
+        (watch, info)
+    }
+
+    // The clock is tokio's, paused: it moves only as the test sleeps, so nothing races.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_with_a_call_open_is_not_idle_and_one_without_is() {
+        let (watch, info) = watch(Duration::from_secs(60));
+        // A call with no deadline, such as a health watch.
+        let call = info.register(None);
+        let keeper = tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new()));
+
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert!(!watch.is_closed(), "closed with a call open");
+
+        drop(call);
+        tokio::time::sleep(Duration::from_secs(121)).await;
+        assert!(watch.is_closed(), "still open after two idle periods");
+        keeper.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_a_call_still_open_past_its_deadline_and_grace_closes_its_connection() {
+        let (watch, info) = watch(Duration::from_secs(3600));
+        let keeper = tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new()));
+
+        // A call that ends before its deadline leaves the connection alone.
+        let finished = info.register(Some(Instant::now() + Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        drop(finished);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!watch.is_closed());
+
+        // One still open past its deadline is given the grace, then its connection closes.
+        let _stalled = info.register(Some(Instant::now() + Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        assert!(!watch.is_closed(), "closed within the grace");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(watch.is_closed());
+        keeper.await.unwrap();
     }
 }

@@ -211,6 +211,7 @@ impl TourServer {
         let connection_limits = connection::ConnectionLimits {
             handshake_timeout: limits.handshake_timeout,
             idle_timeout: limits.idle_timeout,
+            stalled_grace: limits.stalled_grace,
         };
         let incoming = connection::incoming(listener, connection_limits, grace_over.clone());
         let serving = router.serve_with_incoming_shutdown(incoming, stop_accepting);

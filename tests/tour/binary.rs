@@ -169,7 +169,9 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
 
 #[tokio::test]
 async fn sigterm_with_a_chat_open_ends_it_after_the_grace_period_and_exits_zero() {
-    let server = Running::start(&["--grace-period", "300ms"]).await;
+    // The chat is open, not stalled: it ends with its status at the grace period, never by
+    // its connection closing.
+    let server = Running::start(&["--grace-period", "300ms", "--stalled-grace", "10s"]).await;
     let channel = connect::connect(&format!("http://{}", server.addr))
         .await
         .unwrap();

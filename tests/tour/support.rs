@@ -41,11 +41,17 @@ pub async fn spawn_test_server() -> TestServer {
 }
 
 /// The configuration of [`spawn_test_server`], for tests that change one thing.
+///
+/// A call past its deadline that a test leaves unread for a while must still end with its
+/// status, not with its connection closed under it: so the server waits [`PATIENCE`]
+/// before it takes such a call to be stalled. The tests of stalled clients set their own.
 pub fn test_config() -> Config {
-    Config {
+    let mut config = Config {
         seed: Some(SEED),
         ..Config::default()
-    }
+    };
+    config.limits.stalled_grace = PATIENCE;
+    config
 }
 
 /// A server with the given features, and the test seed.
