@@ -43,7 +43,7 @@ use tonic::Status;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::connection::{ConnectionInfo, Registration};
+use crate::server::connection::{ConnectionInfo, Registration, sleep_until_some};
 
 /// How much sooner than the client's deadline this layer ends a call. tonic's own
 /// `grpc-timeout` check runs outside this layer and answers `CANCELLED`; ending the call
@@ -91,7 +91,7 @@ impl CutoffLayer {
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         Cutoff {
             deadline,
-            registration: ConnectionInfo::of(request)
+            _registration: ConnectionInfo::of(request)
                 .map(|connection| connection.register(deadline)),
             client,
             max_deadline: self.max_deadline,
@@ -108,9 +108,8 @@ const HEALTH_WATCH: &str = "/grpc.health.v1.Health/Watch";
 struct Cutoff {
     /// `None` for a call with no deadline at all: a health watch without one of its own.
     deadline: Option<Instant>,
-    /// The deadline, as its connection's watch knows it, for as long as the call lasts.
-    #[allow(dead_code, reason = "held for its Drop, which ends the registration")]
-    registration: Option<Registration>,
+    /// The call, as its connection's watch knows it; dropped with the call.
+    _registration: Option<Registration>,
     client: Option<Duration>,
     max_deadline: Duration,
     grace_over: Arc<CancellationToken>,
@@ -142,14 +141,8 @@ impl Cutoff {
             let (deadline, grace) = (self.deadline, CancellationToken::clone(&self.grace_over));
             let (client, max_deadline) = (self.client, self.max_deadline);
             self.armed = Some(Box::pin(async move {
-                let deadline = async {
-                    match deadline {
-                        Some(deadline) => tokio::time::sleep_until(deadline).await,
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
-                    () = deadline => passed(client, max_deadline),
+                    () = sleep_until_some(deadline) => passed(client, max_deadline),
                     () = grace.cancelled_owned() => grace_over(),
                 }
             }));

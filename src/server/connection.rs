@@ -49,7 +49,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// 9-byte header at least).
 const HANDSHAKE_BYTES: u64 = 24 + 9;
 
-/// How long a connection may take to begin, and how long it may sit with no call.
+/// How long a connection may take to begin, sit with no call, and hold a stalled call.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     /// A connection whose client has not sent its HTTP/2 preface and settings by then is
@@ -94,7 +94,7 @@ pub fn incoming(
 
 /// Whether an `accept` failed for want of descriptors or memory, which only time fixes.
 fn out_of_resources(error: &io::Error) -> bool {
-    // EMFILE, ENFILE, ENOBUFS and ENOMEM on Linux; elsewhere, any error with no kind.
+    // EMFILE (24), ENFILE (23), ENOBUFS (105) and ENOMEM (12), as Linux numbers them.
     matches!(error.raw_os_error(), Some(24 | 23 | 105 | 12))
         || error.kind() == io::ErrorKind::OutOfMemory
 }
@@ -160,7 +160,7 @@ impl Drop for Registration {
     }
 }
 
-/// The calls of one connection that have a deadline, and whether it must close.
+/// The calls open on one connection, with their deadlines, and whether it must close.
 #[derive(Debug)]
 struct ConnectionWatch {
     limits: ConnectionLimits,
@@ -220,13 +220,13 @@ impl ConnectionWatch {
     /// the limit, or has had no call for the idle limit. Returns when the connection is gone.
     async fn keep(self: Arc<Self>, grace_over: CancellationToken) {
         let limits = self.limits;
-        let overdue = limits.stalled_grace;
+        let stalled_grace = limits.stalled_grace;
         // Once the grace period is over: when calls still open must be over.
         let (mut grace_seen, mut grace_deadline) = (false, None);
         let mut handshake_by = Some(Instant::now() + limits.handshake_timeout);
         // Calls are counted by their ids: no new id and none open for a whole idle period
         // means idle.
-        let mut idle_check = (Instant::now() + limits.idle_timeout, 0);
+        let (mut idle_check_at, mut calls_seen) = (Instant::now() + limits.idle_timeout, 0);
         loop {
             if self.gone.load(Ordering::Acquire) {
                 return;
@@ -238,7 +238,7 @@ impl ConnectionWatch {
                     .values()
                     .flatten()
                     .min()
-                    .map(|at| *at + overdue);
+                    .map(|at| *at + stalled_grace);
                 calls.waking_at = match (overdue, grace_deadline) {
                     (Some(overdue), Some(grace)) => Some(overdue.min(grace)),
                     (overdue, grace) => overdue.or(grace),
@@ -251,7 +251,7 @@ impl ConnectionWatch {
                     let grace_passed = grace_deadline.is_some_and(|grace| grace <= now);
                     let late = {
                         let calls = self.calls();
-                        calls.deadlines.values().flatten().any(|at| *at + overdue <= now)
+                        calls.deadlines.values().flatten().any(|at| *at + stalled_grace <= now)
                             || (grace_passed && !calls.deadlines.is_empty())
                     };
                     if late {
@@ -273,20 +273,20 @@ impl ConnectionWatch {
                         return;
                     }
                 }
-                () = tokio::time::sleep_until(idle_check.0) => {
+                () = tokio::time::sleep_until(idle_check_at) => {
                     let (calls_open, calls_ever) = {
                         let calls = self.calls();
                         (calls.deadlines.len(), self.next_id.load(Ordering::Relaxed))
                     };
-                    if calls_open == 0 && calls_ever == idle_check.1 {
+                    if calls_open == 0 && calls_ever == calls_seen {
                         self.close("it had no call for --idle-timeout");
                         return;
                     }
-                    idle_check = (Instant::now() + limits.idle_timeout, calls_ever);
+                    (idle_check_at, calls_seen) = (Instant::now() + limits.idle_timeout, calls_ever);
                 }
                 () = grace_over.cancelled(), if !grace_seen => {
                     grace_seen = true;
-                    grace_deadline = Some(Instant::now() + overdue);
+                    grace_deadline = Some(Instant::now() + stalled_grace);
                 }
             }
         }
@@ -294,7 +294,7 @@ impl ConnectionWatch {
 }
 
 /// Sleeps until `at`, or forever for `None`.
-async fn sleep_until_some(at: Option<Instant>) {
+pub(crate) async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -311,7 +311,7 @@ impl WatchedConnection {
     fn closed() -> io::Error {
         io::Error::new(
             io::ErrorKind::TimedOut,
-            "closed: a call was blocked past its deadline",
+            "closed by the server: a stalled call, no handshake, or idle",
         )
     }
 }

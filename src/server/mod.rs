@@ -53,19 +53,24 @@ use token::RequireToken;
 /// call only queues its status; this is the time to send it.
 const AFTER_GRACE: Duration = Duration::from_secs(1);
 
-/// Applies the message limits and compression to one generated service. A macro because
-/// the generated servers share these methods but no trait that has them.
+/// Applies the message limits, compression and the token check to one generated service.
+/// A macro because the generated servers share these methods but no trait that has them.
 macro_rules! tuned {
-    ($service:expr, $limits:expr) => {
-        $service
-            .max_decoding_message_size($limits.max_message_size)
-            .max_encoding_message_size($limits.max_message_size)
-            // Accept compressed requests, and compress responses for the clients that say
-            // (in `grpc-accept-encoding`) that they can read them.
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Zstd)
+    ($service:expr, $limits:expr, $token:expr) => {
+        InterceptedService::new(
+            $service
+                .max_decoding_message_size($limits.max_message_size)
+                .max_encoding_message_size($limits.max_message_size)
+                // Accept compressed requests, and compress responses for the clients that
+                // say (in `grpc-accept-encoding`) that they can read them.
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Zstd),
+            // The bearer token, checked on the tour's services only: health and reflection
+            // stay open.
+            $token.clone(),
+        )
     };
 }
 
@@ -101,19 +106,13 @@ impl TourServer {
     // ANCHOR: new
     /// Builds the services from `config`.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        // A token travels as a metadata value: visible ASCII only.
-        if let Some(token) = &config.token
-            && HeaderValue::from_str(&format!("Bearer {token}")).is_err()
-        {
-            return Err(ConfigError::BadToken);
-        }
         let notes = Arc::new(NoteStore::new(config.max_notes, config.max_note_bytes));
         Ok(TourServer {
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
             route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),
             notes,
             live: LiveCalls::default(),
-            token: RequireToken::new(config.token.as_deref()),
+            token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
             tls: config.tls,
             limits: config.limits,
             replica_name: config
@@ -186,24 +185,18 @@ impl TourServer {
                 HeaderName::from_static(SERVED_BY),
                 served_by,
             ));
-        // The token is checked on the tour's services only: health and reflection stay open.
-        let token = self.token;
+        let token = &self.token;
         let router = builder
             .layer(layers)
             .add_service(health_service)
             .add_service(reflection_v1())
             .add_service(reflection_v1alpha())
-            .add_service(InterceptedService::new(
-                tuned!(SummatorServer::new(Summator), limits),
-                token.clone(),
-            ))
-            .add_service(InterceptedService::new(
-                tuned!(DuneServer::new(self.mentat), limits),
-                token.clone(),
-            ))
-            .add_service(InterceptedService::new(
-                tuned!(RouteGuideServer::new(self.route_guide), limits),
-                token,
+            .add_service(tuned!(SummatorServer::new(Summator), limits, token))
+            .add_service(tuned!(DuneServer::new(self.mentat), limits, token))
+            .add_service(tuned!(
+                RouteGuideServer::new(self.route_guide),
+                limits,
+                token
             ));
         // ANCHOR_END: router
 

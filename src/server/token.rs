@@ -10,7 +10,11 @@
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
-use tonic::{Request, Status, service::Interceptor};
+use tonic::{
+    Request, Status,
+    metadata::{AsciiMetadataValue, errors::InvalidMetadataValue},
+    service::Interceptor,
+};
 
 /// The interceptor that checks tokens; with no token configured, it lets every call through.
 #[derive(Debug, Clone, Default)]
@@ -20,11 +24,15 @@ pub struct RequireToken {
 }
 
 impl RequireToken {
-    /// Requires `authorization: Bearer <token>` when `token` is set.
-    pub fn new(token: Option<&str>) -> Self {
-        RequireToken {
-            expected: token.map(|token| format!("Bearer {token}").into_bytes().into()),
-        }
+    /// Requires `authorization: Bearer <token>` when `token` is set. Fails if the token
+    /// cannot travel as a metadata value (it must be visible ASCII).
+    pub fn new(token: Option<&str>) -> Result<Self, InvalidMetadataValue> {
+        let expected = token
+            .map(|token| AsciiMetadataValue::try_from(format!("Bearer {token}")))
+            .transpose()?;
+        Ok(RequireToken {
+            expected: expected.map(|value| value.as_bytes().into()),
+        })
     }
 }
 
