@@ -28,10 +28,7 @@ pub fn limit_messages(
     request.map(|body| {
         tonic::body::Body::new(MeasuredBody {
             inner: body,
-            limit,
-            prefix: [0; PREFIX],
-            prefix_read: 0,
-            message_left: 0,
+            messages: Messages::new(limit),
         })
     })
 }
@@ -45,46 +42,57 @@ pin_project! {
     struct MeasuredBody<B> {
         #[pin]
         inner: B,
-        limit: usize,
-        // The prefix of the next message, as far as it has arrived.
-        prefix: [u8; PREFIX],
-        prefix_read: usize,
-        // Bytes of the current message still to come.
-        message_left: usize,
+        messages: Messages,
     }
 }
 
-impl<B> MeasuredBody<B> {
-    /// Follows the messages through one chunk of the body.
-    fn measure(
-        mut chunk: &[u8],
-        limit: usize,
-        prefix: &mut [u8; PREFIX],
-        prefix_read: &mut usize,
-        message_left: &mut usize,
-    ) -> Result<(), Status> {
+/// Where a body is in its stream of messages, chunk after chunk.
+struct Messages {
+    limit: usize,
+    /// The prefix of the next message, as far as it has arrived.
+    prefix: [u8; PREFIX],
+    prefix_read: usize,
+    /// Bytes of the current message still to come.
+    message_left: usize,
+}
+
+impl Messages {
+    fn new(limit: usize) -> Self {
+        Messages {
+            limit,
+            prefix: [0; PREFIX],
+            prefix_read: 0,
+            message_left: 0,
+        }
+    }
+
+    /// Follows the messages through the next chunk of the body.
+    fn measure(&mut self, mut chunk: &[u8]) -> Result<(), Status> {
         while !chunk.is_empty() {
-            if *message_left > 0 {
-                let skipped = (*message_left).min(chunk.len());
-                *message_left -= skipped;
+            if self.message_left > 0 {
+                let skipped = self.message_left.min(chunk.len());
+                self.message_left -= skipped;
                 chunk = &chunk[skipped..];
                 continue;
             }
-            let taken = (PREFIX - *prefix_read).min(chunk.len());
-            prefix[*prefix_read..*prefix_read + taken].copy_from_slice(&chunk[..taken]);
-            *prefix_read += taken;
+            let taken = (PREFIX - self.prefix_read).min(chunk.len());
+            self.prefix[self.prefix_read..self.prefix_read + taken]
+                .copy_from_slice(&chunk[..taken]);
+            self.prefix_read += taken;
             chunk = &chunk[taken..];
-            if *prefix_read == PREFIX {
-                *prefix_read = 0;
-                let length = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]);
-                let length = usize::try_from(length).unwrap_or(usize::MAX);
-                if length > limit {
+            if self.prefix_read == PREFIX {
+                self.prefix_read = 0;
+                let [_, a, b, c, d] = self.prefix;
+                let length =
+                    usize::try_from(u32::from_be_bytes([a, b, c, d])).unwrap_or(usize::MAX);
+                if length > self.limit {
                     return Err(Status::resource_exhausted(format!(
                         "a request message of {length} bytes is over the server's limit of \
-                         {limit} bytes (--max-message-size)"
+                         {} bytes (--max-message-size)",
+                        self.limit
                     )));
                 }
-                *message_left = length;
+                self.message_left = length;
             }
         }
         Ok(())
@@ -107,13 +115,7 @@ where
         if let Some(Ok(frame)) = &frame
             && let Some(chunk) = frame.data_ref()
         {
-            Self::measure(
-                chunk,
-                *this.limit,
-                this.prefix,
-                this.prefix_read,
-                this.message_left,
-            )?;
+            this.messages.measure(chunk)?;
         }
         Poll::Ready(frame)
     }
@@ -133,17 +135,8 @@ mod tests {
 
     /// Measures `chunks` in order against `limit`, as one body.
     fn measure(chunks: &[&[u8]], limit: usize) -> Result<(), Status> {
-        let (mut prefix, mut prefix_read, mut message_left) = ([0; PREFIX], 0, 0);
-        for chunk in chunks {
-            MeasuredBody::<()>::measure(
-                chunk,
-                limit,
-                &mut prefix,
-                &mut prefix_read,
-                &mut message_left,
-            )?;
-        }
-        Ok(())
+        let mut messages = Messages::new(limit);
+        chunks.iter().try_for_each(|chunk| messages.measure(chunk))
     }
 
     fn message(length: u32) -> Vec<u8> {

@@ -13,7 +13,8 @@ use prost::Message;
 use tokio::{io::AsyncReadExt, net::TcpStream, task::JoinHandle};
 
 use crate::support::{
-    PATIENCE, everywhere, many_features_json, spawn_server, spawn_test_server, test_config,
+    PATIENCE, TestServer, everywhere, many_features_json, spawn_server, spawn_test_server,
+    test_config,
 };
 
 /// A client that grants each stream a window of 1 KiB and never gives it back: once the
@@ -203,20 +204,13 @@ async fn headers_over_the_limit_are_refused_and_the_server_serves_on() {
     }
     assert_eq!(server.live.count(), 0);
 
-    let sum = server
-        .summator()
-        .await
-        .sum(SumRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(sum.into_inner().value, 0.0);
+    serves_on(&server).await;
 }
 
 #[tokio::test]
 async fn a_flood_of_streams_reset_at_once_costs_no_call_and_the_server_serves_on() {
     let server = spawn_test_server().await;
-    let (client, task) = idle_connection(server.addr).await;
-    let mut client = client;
+    let (mut client, task) = idle_connection(server.addr).await;
     for _ in 0..1000 {
         let Ok(ready) = client.clone().ready().await else {
             break; // The server has had enough of this connection: it sent GOAWAY.
@@ -235,13 +229,7 @@ async fn a_flood_of_streams_reset_at_once_costs_no_call_and_the_server_serves_on
     let _ = tokio::time::timeout(PATIENCE, task).await;
 
     server.wait_until_idle().await;
-    let sum = server
-        .summator()
-        .await
-        .sum(SumRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(sum.into_inner().value, 0.0);
+    serves_on(&server).await;
 }
 
 /// A gRPC message on the wire: its compressed flag, its length (big-endian u32), itself.
@@ -354,7 +342,7 @@ async fn a_compression_bomb_is_resource_exhausted_at_the_message_limit() {
 async fn broken_messages_get_a_status_and_cost_the_server_nothing() {
     let server = spawn_test_server().await;
     // A prefix that may lie about the length of what follows it.
-    let framed = |flag: u8, length: u32, bytes: &[u8]| {
+    let prefixed = |flag: u8, length: u32, bytes: &[u8]| {
         let mut body = vec![flag];
         body.extend(length.to_be_bytes());
         body.extend(bytes);
@@ -364,27 +352,27 @@ async fn broken_messages_get_a_status_and_cost_the_server_nothing() {
         (
             "garbage for a protobuf",
             None,
-            framed(0, 5, &[0xff; 5]),
+            prefixed(0, 5, &[0xff; 5]),
             "13",
         ),
-        ("a message cut short", None, framed(0, 10, b"abc"), "13"),
+        ("a message cut short", None, prefixed(0, 10, b"abc"), "13"),
         ("half a prefix", None, vec![0, 0, 0], "13"),
         (
             "a length prefix past the limit",
             None,
-            framed(0, u32::MAX, b"abc"),
+            prefixed(0, u32::MAX, b"abc"),
             "8",
         ),
         (
             "compressed, with no encoding named",
             None,
-            framed(1, 3, b"abc"),
+            prefixed(1, 3, b"abc"),
             "13",
         ),
         (
             "an encoding the server does not speak",
             Some("br"),
-            framed(1, 3, b"abc"),
+            prefixed(1, 3, b"abc"),
             "12",
         ),
     ];
@@ -393,11 +381,11 @@ async fn broken_messages_get_a_status_and_cost_the_server_nothing() {
         assert_eq!(status, expected, "{what}: {message}");
     }
     assert_eq!(server.live.count(), 0);
-    let sum = server
-        .summator()
-        .await
-        .sum(SumRequest::default())
-        .await
-        .unwrap();
-    assert_eq!(sum.into_inner().value, 0.0);
+    serves_on(&server).await;
+}
+
+/// Asserts that the server, whatever it was sent before, still answers a plain call.
+async fn serves_on(server: &TestServer) {
+    let sum = server.summator().await.sum(SumRequest::default()).await;
+    assert_eq!(sum.unwrap().into_inner().value, 0.0);
 }
