@@ -59,3 +59,4 @@ pub mod route_guide;
 pub mod server;
 pub mod summator;
 pub mod tls;
+pub mod wire;

@@ -309,6 +309,38 @@ async fn the_certs_command_makes_a_ca_for_a_mutual_tls_server_and_an_example() {
 }
 
 #[tokio::test]
+async fn the_wire_example_shows_all_seven_calls_frame_by_frame() {
+    let server = spawn_test_server().await;
+    let shown = stdout_of(&server, "wire", &[]).await;
+    for heading in [
+        "unary: Summator.Sum(2, 3)",
+        "server streaming: RouteGuide.ListFeatures",
+        "client streaming: RouteGuide.RecordRoute",
+        "bidirectional: RouteGuide.RouteChat",
+        "refused: Summator.Sum(inf, 2)",
+        "deadline: RouteGuide.RouteChat",
+        "cancelled: RouteGuide.RouteChat",
+    ] {
+        assert!(
+            shown.contains(&format!("\n{heading}")),
+            "no {heading:?} in:\n{shown}"
+        );
+    }
+    for seen in [
+        ":path: /tour.Summator/Sum",
+        "SumRequest { value1: 2.0, value2: 3.0 }",
+        "SumResponse { value: 5.0 }",
+        "grpc-status: 3   (InvalidArgument)",
+        "field: \"value1\"",
+        "RST_STREAM    stream 1  CANCEL",
+        "the client got: 2 + 3 = 5",
+        "the client got: 3 features: Arrakeen, Residency Gardens, Water Seller's Market",
+    ] {
+        assert!(shown.contains(seen), "no {seen:?} in:\n{shown}");
+    }
+}
+
+#[tokio::test]
 async fn the_minimal_server_serves_all_three_services() {
     let mut server = Command::new(example("minimal_server"))
         .arg("127.0.0.1:0")

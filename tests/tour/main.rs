@@ -26,3 +26,4 @@ mod shutdown;
 mod summator;
 mod support;
 mod tls;
+mod wire;

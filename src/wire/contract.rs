@@ -1,0 +1,156 @@
+//! What the bytes of a gRPC message mean: the method a path names, the message types it
+//! takes and returns, and each message decoded with the generated types.
+//!
+//! The path of a call (`/tour.Summator/Sum`) is all that travels; the descriptor sets
+//! compiled into the binary (the tour's, and the health service's) say which message types
+//! the method takes and returns, and prost's generated types decode them. A path of
+//! another service is shown as bytes.
+
+use std::{collections::HashMap, fmt::Debug};
+
+use prost::Message;
+use prost_types::FileDescriptorSet;
+
+use crate::proto;
+
+/// One method of the contract, as its descriptor describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Method {
+    /// The full name of the request message, such as `tour.SumRequest`.
+    pub input: String,
+    /// The full name of the response message, such as `tour.SumResponse`.
+    pub output: String,
+    /// Whether the client sends a stream of requests.
+    pub client_streaming: bool,
+    /// Whether the server sends a stream of responses.
+    pub server_streaming: bool,
+}
+
+impl Method {
+    /// The kind of RPC, as the walkthrough names them.
+    pub fn kind(&self) -> &'static str {
+        match (self.client_streaming, self.server_streaming) {
+            (false, false) => "unary",
+            (false, true) => "server streaming",
+            (true, false) => "client streaming",
+            (true, true) => "bidirectional",
+        }
+    }
+}
+
+/// The methods of every service this binary knows, by path.
+#[derive(Clone, Debug)]
+pub struct Contract {
+    methods: HashMap<String, Method>,
+}
+
+impl Default for Contract {
+    /// The tour's services and the standard health service.
+    fn default() -> Self {
+        let mut methods = HashMap::new();
+        for descriptors in [
+            proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            // Both sets are compiled into the binary, and a unit test decodes them.
+            let set = FileDescriptorSet::decode(descriptors).expect("a built-in descriptor set");
+            for file in set.file {
+                let package = file.package();
+                for service in &file.service {
+                    for method in &service.method {
+                        let path = format!("/{package}.{}/{}", service.name(), method.name());
+                        methods.insert(
+                            path,
+                            Method {
+                                input: method.input_type().trim_start_matches('.').to_owned(),
+                                output: method.output_type().trim_start_matches('.').to_owned(),
+                                client_streaming: method.client_streaming(),
+                                server_streaming: method.server_streaming(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Contract { methods }
+    }
+}
+
+impl Contract {
+    /// The method at `path`, if the contract has it.
+    pub fn method(&self, path: &str) -> Option<&Method> {
+        self.methods.get(path)
+    }
+
+    /// A message of type `type_name` decoded and printed as Rust would debug-print it, or
+    /// `None` for a type this binary has no generated code for, or bytes that do not
+    /// decode as that type.
+    pub fn decode(&self, type_name: &str, bytes: &[u8]) -> Option<String> {
+        use tonic_health::pb as health;
+        match type_name {
+            "tour.SumRequest" => shown::<proto::SumRequest>(bytes),
+            "tour.SumResponse" => shown::<proto::SumResponse>(bytes),
+            "tour.WeFoundHim" => shown::<proto::WeFoundHim>(bytes),
+            "tour.DidYouReally" => shown::<proto::DidYouReally>(bytes),
+            "tour.Point" => shown::<proto::Point>(bytes),
+            "tour.Rectangle" => shown::<proto::Rectangle>(bytes),
+            "tour.Feature" => shown::<proto::Feature>(bytes),
+            "tour.RouteNote" => shown::<proto::RouteNote>(bytes),
+            "tour.RouteSummary" => shown::<proto::RouteSummary>(bytes),
+            "grpc.health.v1.HealthCheckRequest" => shown::<health::HealthCheckRequest>(bytes),
+            "grpc.health.v1.HealthCheckResponse" => shown::<health::HealthCheckResponse>(bytes),
+            _ => None,
+        }
+    }
+}
+
+fn shown<M: Message + Default + Debug>(bytes: &[u8]) -> Option<String> {
+    M::decode(bytes).ok().map(|message| format!("{message:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_of_the_tour_and_of_health_is_named_with_its_kind() {
+        let contract = Contract::default();
+        let kind = |path: &str| contract.method(path).map(Method::kind);
+        assert_eq!(kind("/tour.Summator/Sum"), Some("unary"));
+        assert_eq!(
+            kind("/tour.RouteGuide/ListFeatures"),
+            Some("server streaming")
+        );
+        assert_eq!(
+            kind("/tour.RouteGuide/RecordRoute"),
+            Some("client streaming")
+        );
+        assert_eq!(kind("/tour.RouteGuide/RouteChat"), Some("bidirectional"));
+        assert_eq!(
+            kind("/grpc.health.v1.Health/Watch"),
+            Some("server streaming")
+        );
+        assert_eq!(kind("/tour.Summator/Subtract"), None);
+        let sum = contract.method("/tour.Summator/Sum").unwrap();
+        assert_eq!(
+            (&*sum.input, &*sum.output),
+            ("tour.SumRequest", "tour.SumResponse")
+        );
+    }
+
+    #[test]
+    fn a_message_decodes_by_its_type_name_and_garbage_does_not() {
+        let contract = Contract::default();
+        let bytes = proto::SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        }
+        .encode_to_vec();
+        assert_eq!(
+            contract.decode("tour.SumRequest", &bytes).as_deref(),
+            Some("SumRequest { value1: 2.0, value2: 3.0 }")
+        );
+        assert_eq!(contract.decode("tour.Unknown", &bytes), None);
+        assert_eq!(contract.decode("tour.SumRequest", &[0xff]), None);
+    }
+}
