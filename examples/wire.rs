@@ -45,6 +45,9 @@ const SHORT_DEADLINE: Duration = Duration::from_secs(1);
 /// How long to wait for the relay to see a frame go by before going on regardless.
 const PATIENCE: Duration = Duration::from_secs(5);
 
+/// How long a chat waits for response headers before it sends anyway.
+const HEADERS_PATIENCE: Duration = Duration::from_secs(1);
+
 /// Watches calls to a gRPC server frame by frame.
 #[derive(Parser)]
 struct Args {
@@ -119,8 +122,18 @@ impl Call {
     }
 }
 
-/// How many gRPC messages the relay has seen go each way.
-type Seen = watch::Receiver<(usize, usize)>;
+/// What the relay has seen of the call so far.
+#[derive(Clone, Copy, Default)]
+struct Progress {
+    /// Messages to the server.
+    sent: usize,
+    /// Messages to the client.
+    got: usize,
+    /// Whether the response headers have come.
+    answered: bool,
+}
+
+type Seen = watch::Receiver<Progress>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -171,7 +184,7 @@ fn upstream(url: &str) -> Result<String, String> {
 /// passes, until the connection closes; then what the client got.
 async fn watch_call(relay: &mut Relay, call: Call, all: bool) -> Result<(), Box<dyn Error>> {
     let channel = Endpoint::from_shared(relay.url())?.connect().await?;
-    let (counts, seen) = watch::channel((0, 0));
+    let (progress, seen) = watch::channel(Progress::default());
     // The channel moves into the call: when the call is done, the connection closes.
     let mut outcome = tokio::spawn(call.run(channel, seen));
     let mut timeline = Timeline::new(all);
@@ -183,10 +196,11 @@ async fn watch_call(relay: &mut Relay, call: Call, all: bool) -> Result<(), Box<
                 for line in timeline.lines(&event) {
                     println!("{line}");
                 }
-                counts.send_replace((
-                    timeline.messages(Direction::ToServer),
-                    timeline.messages(Direction::ToClient),
-                ));
+                progress.send_replace(Progress {
+                    sent: timeline.messages(Direction::ToServer),
+                    got: timeline.messages(Direction::ToClient),
+                    answered: timeline.answered(),
+                });
                 if matches!(event.what, What::Closed | What::Unreachable(_)) {
                     break;
                 }
@@ -208,8 +222,16 @@ async fn watch_call(relay: &mut Relay, call: Call, all: bool) -> Result<(), Box<
 /// Waits until the relay has seen `to_server` messages go to the server and `to_client`
 /// come back, or until [`PATIENCE`] runs out (a server that answers less than the tour's).
 async fn until_seen(seen: &mut Seen, to_server: usize, to_client: usize) {
-    let wait = seen.wait_for(|&(sent, got)| sent >= to_server && got >= to_client);
+    let wait = seen.wait_for(|seen| seen.sent >= to_server && seen.got >= to_client);
     let _ = tokio::time::timeout(PATIENCE, wait).await;
+}
+
+/// Waits for the response headers of a chat before its first note, so that they come first
+/// on the timeline. tonic's server sends them as soon as the handler returns its stream;
+/// grpcio's only with its first message, so the wait for them is short.
+async fn until_answered(seen: &mut Seen) {
+    let wait = seen.wait_for(|seen| seen.answered);
+    let _ = tokio::time::timeout(HEADERS_PATIENCE, wait).await;
 }
 
 async fn sum(channel: Channel, value1: f64, value2: f64) -> Result<String, tonic::Status> {
@@ -276,11 +298,6 @@ async fn route_chat(channel: Channel, mut seen: Seen) -> Result<String, tonic::S
     let (notes, outgoing) = mpsc::channel(1);
     let mut request = Request::new(ReceiverStream::new(outgoing));
     request.set_timeout(DEADLINE);
-    // Returns once the response headers are in: the chat is open both ways.
-    let mut replies = RouteGuideClient::new(channel)
-        .route_chat(request)
-        .await?
-        .into_inner();
     let chat = [
         (ARRAKEEN, "The spice must flow"),
         (ARRAKEEN, "Beware the Harkonnen"),
@@ -288,6 +305,7 @@ async fn route_chat(channel: Channel, mut seen: Seen) -> Result<String, tonic::S
         (ARRAKEEN, "Ride at dawn"),
     ];
     let sender = async move {
+        until_answered(&mut seen).await;
         let mut expected = 0;
         for (sent, &(location, message)) in chat.iter().enumerate() {
             let note = RouteNote {
@@ -304,8 +322,15 @@ async fn route_chat(channel: Channel, mut seen: Seen) -> Result<String, tonic::S
                 .count();
             until_seen(&mut seen, sent + 1, expected).await;
         }
+        // Dropping `notes` ends the client's stream: then the server ends the call.
     };
+    // Sending does not wait for the call to be answered: a server may answer only after
+    // the first note (grpcio does).
     let receiver = async {
+        let mut replies = RouteGuideClient::new(channel)
+            .route_chat(request)
+            .await?
+            .into_inner();
         let mut heard = Vec::new();
         while let Some(note) = replies.message().await? {
             heard.push(format!("{:?}", note.message));
@@ -335,10 +360,9 @@ async fn hang_up(channel: Channel, mut seen: Seen) -> Result<String, tonic::Stat
     let (notes, outgoing) = mpsc::channel(1);
     let mut request = Request::new(ReceiverStream::new(outgoing));
     request.set_timeout(DEADLINE);
-    let replies = RouteGuideClient::new(channel)
-        .route_chat(request)
-        .await?
-        .into_inner();
+    let mut guide = RouteGuideClient::new(channel);
+    let answered = tokio::spawn(async move { guide.route_chat(request).await });
+    until_answered(&mut seen).await;
     // At a point where no earlier chat left a note, so that no reply races the hang-up.
     let note = RouteNote {
         location: Some(CAVE_OF_BIRDS),
@@ -346,8 +370,16 @@ async fn hang_up(channel: Channel, mut seen: Seen) -> Result<String, tonic::Stat
     };
     let _ = notes.send(note).await;
     until_seen(&mut seen, 1, 0).await;
-    // Dropping the response stream while the call is open cancels it.
-    drop(replies);
-    drop(notes);
+    // Hanging up: the call's responses and its request stream dropped, mid-call.
+    if answered.is_finished() {
+        let replies = answered
+            .await
+            .map_err(|e| tonic::Status::unknown(e.to_string()))??;
+        drop((replies, notes));
+    } else {
+        // A server that has not even answered the call yet (grpcio, before its first reply).
+        answered.abort();
+        drop(notes);
+    }
     Ok("hung up after one note".to_owned())
 }

@@ -63,6 +63,11 @@ impl Timeline {
         self.messages.get(&direction).copied().unwrap_or(0)
     }
 
+    /// Whether the server has sent the response headers of any stream yet.
+    pub fn answered(&self) -> bool {
+        !self.answered.is_empty()
+    }
+
     /// The lines for `event`: none for a frame this timeline does not show.
     pub fn lines(&mut self, event: &Event) -> Vec<String> {
         let at = format!("{:>6.1} ms ", event.at.as_secs_f64() * 1000.0);
@@ -195,7 +200,9 @@ impl Timeline {
     fn header_lines(&self, fields: &[(String, String)]) -> Vec<String> {
         let mut lines = Vec::new();
         for (name, value) in fields {
-            let mut line = format!("{name}: {}", shortened(value));
+            let mut line = format!("{name}: {}", shortened(value))
+                .trim_end()
+                .to_owned();
             if let Some((_, layer)) = TOUR_HEADERS.iter().find(|(header, _)| header == name) {
                 line += &format!("   ({layer})");
             }
