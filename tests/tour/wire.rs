@@ -502,3 +502,55 @@ fn point_of(latitude: i32, longitude: i32) -> Point {
         longitude,
     }
 }
+
+#[tokio::test]
+async fn a_message_longer_than_a_frame_spans_data_frames_and_is_reassembled() {
+    let server = spawn_test_server().await;
+    let (mut watched, channel) = Watched::start(&server).await;
+    let long = note(ARRAKEEN, &"spice ".repeat(7_000));
+    let (notes, outgoing) = mpsc::channel(1);
+    let mut replies = RouteGuideClient::new(channel)
+        .route_chat(ReceiverStream::new(outgoing))
+        .await
+        .unwrap()
+        .into_inner();
+    notes.send(long.clone()).await.unwrap();
+    drop(notes);
+    while replies.message().await.unwrap().is_some() {}
+    drop(replies);
+    watched.until_closed().await;
+
+    // Each DATA frame of the request: its length, the messages it completes, and whether
+    // one is left unfinished.
+    let data: Vec<(usize, usize, bool)> = watched
+        .frames
+        .iter()
+        .filter_map(|(direction, frame)| match frame {
+            Frame::Data {
+                length,
+                messages,
+                pending,
+                ..
+            } if *direction == Direction::ToServer && *length > 0 => {
+                Some((*length, messages.len(), pending.is_some()))
+            }
+            _ => None,
+        })
+        .collect();
+    // 42 KB in frames of at most 16 KiB, the MAX_FRAME_SIZE both sides' SETTINGS allow:
+    // the message begins in the first frame and ends in the last.
+    assert_eq!(data.len(), 3, "{data:?}");
+    assert!(
+        data.iter().all(|(length, _, _)| *length <= 16_384),
+        "{data:?}"
+    );
+    let shape: Vec<(usize, bool)> = data
+        .iter()
+        .map(|&(_, done, pending)| (done, pending))
+        .collect();
+    assert_eq!(shape, [(0, true), (0, true), (1, false)]);
+    assert_eq!(
+        watched.messages(Direction::ToServer),
+        [&long.encode_to_vec()[..]]
+    );
+}
