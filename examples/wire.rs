@@ -45,6 +45,9 @@ const SHORT_DEADLINE: Duration = Duration::from_secs(1);
 /// How long to wait for the relay to see a frame go by before going on regardless.
 const PATIENCE: Duration = Duration::from_secs(5);
 
+/// How long one call's connection may stay open before the timeline moves on.
+const CALL_PATIENCE: Duration = Duration::from_secs(30);
+
 /// How long a chat waits for response headers before it sends anyway.
 const HEADERS_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -156,6 +159,10 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         }
     };
     let upstream = upstream(&server)?;
+    // A server that is not there is one line, not seven failed calls.
+    tokio::net::TcpStream::connect(&upstream)
+        .await
+        .map_err(|error| format!("no server answers at {server}: {error}"))?;
     let mut relay = Relay::start(upstream).await?;
     let calls = match args.calls.is_empty() {
         true => Call::value_variants().to_vec(),
@@ -189,10 +196,18 @@ async fn watch_call(relay: &mut Relay, call: Call, all: bool) -> Result<(), Box<
     let mut outcome = tokio::spawn(call.run(channel, seen));
     let mut timeline = Timeline::new(all);
     let mut result = None;
+    let give_up = tokio::time::sleep(CALL_PATIENCE);
+    tokio::pin!(give_up);
+    let mut connection = None;
+    let mut gave_up = false;
     loop {
         tokio::select! {
             event = relay.next() => {
                 let Some(event) = event else { break };
+                // This call's connection is the first one the relay reports from now on.
+                if *connection.get_or_insert(event.connection) != event.connection {
+                    continue;
+                }
                 for line in timeline.lines(&event) {
                     println!("{line}");
                 }
@@ -206,6 +221,11 @@ async fn watch_call(relay: &mut Relay, call: Call, all: bool) -> Result<(), Box<
                 }
             }
             line = &mut outcome, if result.is_none() => result = Some(line?),
+            () = &mut give_up => {
+                println!("(the connection was still open after {CALL_PATIENCE:?}; moving on)");
+                gave_up = true;
+                break;
+            }
         }
     }
     if let Some(hidden) = timeline.hidden() {
@@ -213,6 +233,10 @@ async fn watch_call(relay: &mut Relay, call: Call, all: bool) -> Result<(), Box<
     }
     let result = match result {
         Some(line) => line,
+        None if gave_up => {
+            outcome.abort();
+            "(no answer yet)".to_owned()
+        }
         None => outcome.await?,
     };
     println!("the client got: {result}");
@@ -360,26 +384,31 @@ async fn hang_up(channel: Channel, mut seen: Seen) -> Result<String, tonic::Stat
     let (notes, outgoing) = mpsc::channel(1);
     let mut request = Request::new(ReceiverStream::new(outgoing));
     request.set_timeout(DEADLINE);
+    // tonic's way to hang up on a call: the handle resets its stream with CANCEL.
+    let hang_up = request.cancellation_handle();
     let mut guide = RouteGuideClient::new(channel);
-    let answered = tokio::spawn(async move { guide.route_chat(request).await });
-    until_answered(&mut seen).await;
-    // At a point where no earlier chat left a note, so that no reply races the hang-up.
-    let note = RouteNote {
-        location: Some(CAVE_OF_BIRDS),
-        message: "Hang up after this".into(),
+    let call = async move {
+        let mut replies = guide.route_chat(request).await?.into_inner();
+        while replies.message().await?.is_some() {}
+        Ok::<_, tonic::Status>(())
     };
-    let _ = notes.send(note).await;
-    until_seen(&mut seen, 1, 0).await;
-    // Hanging up: the call's responses and its request stream dropped, mid-call.
-    if answered.is_finished() {
-        let replies = answered
-            .await
-            .map_err(|e| tonic::Status::unknown(e.to_string()))??;
-        drop((replies, notes));
-    } else {
-        // A server that has not even answered the call yet (grpcio, before its first reply).
-        answered.abort();
-        drop(notes);
+    let one_note = async {
+        until_answered(&mut seen).await;
+        // At a point where no earlier chat left a note, so that no reply races the hang-up.
+        let note = RouteNote {
+            location: Some(CAVE_OF_BIRDS),
+            message: "Hang up after this".into(),
+        };
+        let _ = notes.send(note).await;
+        until_seen(&mut seen, 1, 0).await;
+        hang_up.cancel();
+    };
+    let (ended, ()) = tokio::join!(call, one_note);
+    match ended {
+        Err(status) if status.code() == tonic::Code::Cancelled => {
+            Ok("hung up after one note; the call ended as CANCELLED".to_owned())
+        }
+        Err(status) => Err(status),
+        Ok(()) => Ok("the server ended the chat before the client hung up".to_owned()),
     }
-    Ok("hung up after one note".to_owned())
 }

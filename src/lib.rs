@@ -26,7 +26,8 @@
 //! - `examples/*.rs`: one client per kind of RPC, in plain tonic but for one line,
 //!   [`connect::channel`], which reaches `--server` or starts a server in-process.
 //! - [`wire`]: a relay between a client and a server that reads every HTTP/2 frame both
-//!   ways; `examples/wire.rs` prints one call of each kind, frame by frame.
+//!   ways; `examples/wire.rs` prints seven calls through it (one of each kind, and three
+//!   that go wrong), frame by frame.
 //!
 //! The operator's rooms, what production and scale add around it:
 //!

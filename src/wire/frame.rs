@@ -204,9 +204,31 @@ impl Frame {
 pub struct Message {
     /// The prefix's first byte: whether the message is compressed (by `grpc-encoding`).
     pub compressed: bool,
-    /// The message itself, without its prefix: protobuf bytes, unless compressed.
+    /// The message's length, as its prefix gives it.
+    pub length: usize,
+    /// The message itself, without its prefix: protobuf bytes, unless compressed. Empty
+    /// for a message longer than [`MAX_KEPT`] (or past what one frame may keep): the
+    /// reader counts such a message's bytes but does not keep them.
     pub payload: Bytes,
 }
+
+impl Message {
+    /// Whether the reader kept the message's bytes.
+    pub fn is_kept(&self) -> bool {
+        self.payload.len() == self.length
+    }
+}
+
+/// The longest message whose bytes the reader keeps, to show and decode it: the relay is
+/// for reading, and a peer's messages may be as long as 4 GiB.
+pub const MAX_KEPT: usize = 64 * 1024;
+
+/// The most message bytes one frame's report may keep, whatever the frame's size: so that
+/// what the relay holds per event is bounded in bytes, not only in events.
+pub const MAX_KEPT_PER_FRAME: usize = 256 * 1024;
+
+/// The longest header block the reader assembles from HEADERS and CONTINUATION frames.
+pub const MAX_HEADER_BLOCK: usize = 1024 * 1024;
 
 /// A message that a DATA frame began or continued but did not finish.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -272,6 +294,38 @@ const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
 
+/// The part of a stream's next message that has arrived so far.
+#[derive(Default)]
+struct Partial {
+    /// The 5-byte prefix, as far as it has come.
+    prefix: Vec<u8>,
+    /// The message's bytes so far, while it is to be kept.
+    payload: BytesMut,
+    /// How many of its bytes (after the prefix) have arrived.
+    received: usize,
+}
+
+impl Partial {
+    /// The message's length, once its prefix is whole.
+    fn length(&self) -> Option<usize> {
+        let prefix: [u8; 5] = self.prefix.as_slice().try_into().ok()?;
+        usize::try_from(u32::from_be_bytes([
+            prefix[1], prefix[2], prefix[3], prefix[4],
+        ]))
+        .ok()
+    }
+
+    fn pending(&self) -> Option<Pending> {
+        if self.prefix.is_empty() {
+            return None;
+        }
+        Some(Pending {
+            have: self.prefix.len() + self.received,
+            of: self.length().and_then(|length| length.checked_add(5)),
+        })
+    }
+}
+
 /// A header block still waiting for its CONTINUATION frames.
 struct OpenBlock {
     stream: u32,
@@ -292,8 +346,10 @@ pub struct FrameReader {
     /// The decoding side of the sender's HPACK table.
     hpack: loona_hpack::Decoder<'static>,
     open_block: Option<OpenBlock>,
-    /// Per stream: the bytes of a gRPC message begun but not finished.
-    partial: HashMap<u32, BytesMut>,
+    /// Per stream: a gRPC message begun but not finished.
+    partial: HashMap<u32, Partial>,
+    /// Whether the first frame from the server, which must be SETTINGS, is still to come.
+    expect_settings: bool,
     /// Set once the bytes could not be read: the rest is passed on unread.
     broken: bool,
 }
@@ -307,6 +363,7 @@ impl FrameReader {
             hpack: loona_hpack::Decoder::new(),
             open_block: None,
             partial: HashMap::new(),
+            expect_settings: direction == Direction::ToClient,
             broken: false,
         }
     }
@@ -331,12 +388,17 @@ impl FrameReader {
             frames.push(Frame::Preface);
         }
         while self.buffer.len() >= 9 {
+            // An HTTP/1 or TLS answer reads as a frame of megabytes: the type tells first.
+            if self.expect_settings && self.buffer[3] != 0x4 {
+                return self.give_up(frames, "the server did not begin with HTTP/2 SETTINGS");
+            }
             let length = usize::from(self.buffer[0]) << 16
                 | usize::from(self.buffer[1]) << 8
                 | usize::from(self.buffer[2]);
             if self.buffer.len() < 9 + length {
                 break;
             }
+            self.expect_settings = false;
             let mut header = self.buffer.split_to(9);
             let payload = self.buffer.split_to(length).freeze();
             header.advance(3);
@@ -420,6 +482,11 @@ impl FrameReader {
                     .as_mut()
                     .filter(|block| block.stream == stream)
                     .ok_or("a CONTINUATION that continues nothing")?;
+                if block.fragment.len() + payload.len() > MAX_HEADER_BLOCK {
+                    return Err(format!(
+                        "a header block longer than {MAX_HEADER_BLOCK} bytes"
+                    ));
+                }
                 block.fragment.extend_from_slice(&payload);
                 block.continuations += 1;
                 if flags & END_HEADERS == 0 {
@@ -511,33 +578,47 @@ impl FrameReader {
     }
 
     /// Adds a DATA frame's bytes to its stream and takes out every message they complete.
-    fn messages(&mut self, stream: u32, data: &[u8]) -> (Vec<Message>, Option<Pending>) {
-        let buffer = self.partial.entry(stream).or_default();
-        buffer.extend_from_slice(data);
+    fn messages(&mut self, stream: u32, mut data: &[u8]) -> (Vec<Message>, Option<Pending>) {
+        let mut partial = self.partial.remove(&stream).unwrap_or_default();
         let mut messages = Vec::new();
-        loop {
-            if buffer.len() < 5 {
+        let mut kept = 0;
+        while !data.is_empty() {
+            if partial.prefix.len() < 5 {
+                let take = data.len().min(5 - partial.prefix.len());
+                partial.prefix.extend_from_slice(&data[..take]);
+                data = &data[take..];
+            }
+            let Some(length) = partial.length() else {
+                break;
+            };
+            let take = data.len().min(length - partial.received);
+            if length <= MAX_KEPT {
+                partial.payload.extend_from_slice(&data[..take]);
+            }
+            partial.received += take;
+            data = &data[take..];
+            if partial.received < length {
                 break;
             }
-            let length = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]);
-            let whole = 5 + length as usize;
-            if buffer.len() < whole {
-                break;
+            let done = std::mem::take(&mut partial);
+            let keep = length <= MAX_KEPT && kept + length <= MAX_KEPT_PER_FRAME;
+            if keep {
+                kept += length;
             }
-            let mut message = buffer.split_to(whole);
-            let compressed = message[0] != 0;
-            message.advance(5);
             messages.push(Message {
-                compressed,
-                payload: message.freeze(),
+                compressed: done.prefix[0] != 0,
+                length,
+                payload: if keep {
+                    done.payload.freeze()
+                } else {
+                    Bytes::new()
+                },
             });
         }
-        let pending = (!buffer.is_empty()).then(|| Pending {
-            have: buffer.len(),
-            of: (buffer.len() >= 5).then(|| {
-                5 + u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize
-            }),
-        });
+        let pending = partial.pending();
+        if pending.is_some() {
+            self.partial.insert(stream, partial);
+        }
         (messages, pending)
     }
 }
@@ -575,6 +656,13 @@ mod tests {
         bytes.extend(stream.to_be_bytes());
         bytes.extend(payload);
         bytes
+    }
+
+    /// A reader of the server's frames, past the SETTINGS a server begins with.
+    fn server() -> FrameReader {
+        let mut reader = FrameReader::new(Direction::ToClient);
+        assert_eq!(reader.push(&frame(0x4, 0, 0, &[])).len(), 1);
+        reader
     }
 
     /// A gRPC message behind its 5-byte prefix.
@@ -629,7 +717,7 @@ mod tests {
         let (first, rest) = block.split_at(block.len() / 2);
         let mut bytes = frame(0x1, END_STREAM, 1, first);
         bytes.extend(frame(0x9, END_HEADERS, 1, rest));
-        let frames = FrameReader::new(Direction::ToClient).push(&bytes);
+        let frames = server().push(&bytes);
         assert_eq!(
             frames,
             [Frame::Headers {
@@ -654,7 +742,7 @@ mod tests {
         let mut padded = vec![3];
         padded.extend(&body[..split]);
         padded.extend([0, 0, 0]);
-        let mut reader = FrameReader::new(Direction::ToClient);
+        let mut reader = server();
         let frames = reader.push(&frame(0x0, PADDED, 3, &padded));
         let Frame::Data {
             messages, pending, ..
@@ -679,13 +767,44 @@ mod tests {
     }
 
     #[test]
+    fn a_message_longer_than_the_relay_keeps_is_counted_not_kept() {
+        let long = vec![7; MAX_KEPT + 1];
+        let body = grpc(&long);
+        let mut reader = FrameReader::new(Direction::ToServer);
+        reader.push(PREFACE);
+        let mut messages = Vec::new();
+        for piece in body.chunks(16_384) {
+            for frame in reader.push(&frame(0x0, 0, 1, piece)) {
+                if let Frame::Data { messages: done, .. } = frame {
+                    messages.extend(done);
+                }
+            }
+        }
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].length, MAX_KEPT + 1);
+        assert!(!messages[0].is_kept());
+        assert!(messages[0].payload.is_empty());
+        assert!(reader.partial.is_empty(), "nothing is left behind");
+    }
+
+    #[test]
+    fn a_server_that_does_not_begin_with_settings_is_unreadable_at_once() {
+        // An HTTP/1 answer: its first 9 bytes would claim a frame of megabytes.
+        let frames = FrameReader::new(Direction::ToClient).push(b"HTTP/1.1 400 Bad Request\r\n");
+        assert!(
+            matches!(&frames[..], [Frame::Unreadable { .. }]),
+            "{frames:?}"
+        );
+    }
+
+    #[test]
     fn a_reset_and_a_goaway_say_why() {
         let mut bytes = frame(0x3, 0, 5, &8u32.to_be_bytes());
         let mut goaway = 5u32.to_be_bytes().to_vec();
         goaway.extend(0u32.to_be_bytes());
         goaway.extend(b"bye");
         bytes.extend(frame(0x7, 0, 0, &goaway));
-        let frames = FrameReader::new(Direction::ToClient).push(&bytes);
+        let frames = server().push(&bytes);
         assert_eq!(
             frames,
             [
@@ -717,12 +836,12 @@ mod tests {
 
     #[test]
     fn a_frame_too_short_for_its_fields_is_unreadable_not_a_panic() {
-        let frames = FrameReader::new(Direction::ToClient).push(&frame(0x3, 0, 1, &[0, 0]));
+        let frames = server().push(&frame(0x3, 0, 1, &[0, 0]));
         assert!(
             matches!(&frames[..], [Frame::Unreadable { .. }]),
             "{frames:?}"
         );
-        let frames = FrameReader::new(Direction::ToClient).push(&frame(0x0, PADDED, 1, &[9, 1]));
+        let frames = server().push(&frame(0x0, PADDED, 1, &[9, 1]));
         assert!(
             matches!(&frames[..], [Frame::Unreadable { .. }]),
             "{frames:?}"

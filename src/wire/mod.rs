@@ -43,8 +43,10 @@ use tokio::{
 pub use frame::{Direction, Frame};
 
 /// How many events may wait for the reader before the relay waits for it in turn: the
-/// traffic slows down rather than the queue growing without bound.
-const QUEUE: usize = 1024;
+/// traffic slows down rather than the queue growing without bound. An event keeps at most
+/// [`frame::MAX_KEPT_PER_FRAME`] bytes of messages (or a header block of at most
+/// [`frame::MAX_HEADER_BLOCK`]), so the queue is bounded in bytes too.
+const QUEUE: usize = 256;
 
 /// Something that happened on a relayed connection.
 #[derive(Clone, Debug, PartialEq)]

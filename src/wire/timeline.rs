@@ -15,7 +15,7 @@ use tonic_types::StatusExt;
 use super::{
     Direction, Event, Frame, What,
     contract::Contract,
-    frame::{Message, Pending},
+    frame::{MAX_KEPT, Message, Pending},
 };
 
 /// The first line of a timeline: what the arrows mean.
@@ -246,13 +246,19 @@ impl Timeline {
         });
         let mut lines = Vec::new();
         for message in messages {
-            let size = message.payload.len();
-            let shown = if message.compressed {
+            let size = message.length;
+            let shown = if !message.is_kept() {
+                format!("longer than the relay keeps ({MAX_KEPT} bytes a message): not shown")
+            } else if message.compressed {
                 "compressed (by the stream's grpc-encoding): not decoded here".to_owned()
             } else {
-                type_name
-                    .and_then(|name| self.contract.decode(name, &message.payload))
-                    .unwrap_or_else(|| "(a message of a type this binary has no code for)".into())
+                match type_name {
+                    Some(name) => self
+                        .contract
+                        .decode(name, &message.payload)
+                        .unwrap_or_else(|| format!("(bytes that do not decode as {name})")),
+                    None => "(a message of a method this binary does not know)".to_owned(),
+                }
             };
             lines.push(format!("gRPC message, {size} bytes: {shown}"));
             lines.push(format!("  {}", hex(message)));
@@ -276,18 +282,18 @@ impl Timeline {
     }
 }
 
-/// A value short enough for one line: long ones (a `-bin` detail) keep their start.
+/// A value short enough for one line: a long one (a `-bin` detail) keeps its start.
 fn shortened(value: &str) -> String {
     const LONG: usize = 48;
     match value.char_indices().nth(LONG) {
-        Some((cut, _)) => format!("{}... ({} characters)", &value[..cut], value.len()),
+        Some((cut, _)) => format!("{}... ({} bytes)", &value[..cut], value.len()),
         None => value.to_owned(),
     }
 }
 
 /// The prefix and the first bytes of a message, in hex: `00 00 00 00 12  09 00 00 ...`.
 fn hex(message: &Message) -> String {
-    let length = u32::try_from(message.payload.len()).unwrap_or(u32::MAX);
+    let length = u32::try_from(message.length).unwrap_or(u32::MAX);
     let prefix: Vec<String> = std::iter::once(u8::from(message.compressed))
         .chain(length.to_be_bytes())
         .map(|byte| format!("{byte:02x}"))

@@ -415,8 +415,10 @@ async fn a_client_that_hangs_up_resets_its_stream_with_cancel() {
     let server = spawn_test_server().await;
     let (mut watched, channel) = Watched::start(&server).await;
     let (notes, outgoing) = mpsc::channel(1);
-    let replies = RouteGuideClient::new(channel)
-        .route_chat(ReceiverStream::new(outgoing))
+    let mut request = Request::new(ReceiverStream::new(outgoing));
+    let hang_up = request.cancellation_handle();
+    let mut replies = RouteGuideClient::new(channel)
+        .route_chat(request)
         .await
         .unwrap()
         .into_inner();
@@ -427,7 +429,9 @@ async fn a_client_that_hangs_up_resets_its_stream_with_cancel() {
     watched
         .until(|w| w.messages(Direction::ToServer).len() == 1)
         .await;
-    // Hanging up: the call's response and its request stream both dropped, mid-call.
+    hang_up.cancel();
+    let ended = replies.message().await.unwrap_err();
+    assert_eq!(ended.code(), Code::Cancelled);
     drop((replies, notes));
     watched.until_closed().await;
 
@@ -477,11 +481,11 @@ async fn the_relay_passes_a_token_on_unchanged_but_never_shows_it() {
 
 #[tokio::test]
 async fn a_relay_that_cannot_reach_its_server_says_so_and_the_call_fails() {
-    // A port that was free a moment ago, and has nothing listening now.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port held by a socket that does not listen: a connection to it is refused, and no
+    // other test can take it meanwhile.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = held.local_addr().unwrap();
     let mut relay = Relay::start(closed.to_string()).await.unwrap();
     let url = relay.url();
     let call = async {
