@@ -21,7 +21,11 @@ use grpc_tour::{
         dune_server::DuneServer, route_guide_server::RouteGuideServer,
         summator_server::SummatorServer,
     },
-    route_guide::{RouteGuide, features::FeatureDb, notes::NoteStore},
+    route_guide::{
+        RouteGuide,
+        features::FeatureDb,
+        notes::{NoteStore, Notes},
+    },
     summator::Summator,
 };
 use tokio::net::TcpListener;
@@ -37,7 +41,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         listener.local_addr()?
     );
 
-    let notes = Arc::new(NoteStore::default());
+    let notes = Notes::Memory(Arc::new(NoteStore::default()));
     let route_guide = RouteGuide::new(Arc::new(FeatureDb::embedded()), notes);
     Server::builder()
         .add_service(SummatorServer::new(Summator))

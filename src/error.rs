@@ -35,6 +35,15 @@ pub enum Error {
     /// A bounded store is full: the request was refused, and nothing was stored.
     #[error("{0}")]
     Full(String),
+
+    /// A store the call needs (Redis, for RouteChat's notes) cannot be reached: nothing was
+    /// stored, and the call may be tried again.
+    #[error("{0}")]
+    Unavailable(String),
+
+    /// A store holds data this server cannot read.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl Error {
@@ -73,6 +82,8 @@ impl Error {
             Error::Missing { .. } | Error::Invalid { .. } => Code::InvalidArgument,
             Error::OutOfRange(_) => Code::OutOfRange,
             Error::Full(_) => Code::ResourceExhausted,
+            Error::Unavailable(_) => Code::Unavailable,
+            Error::Corrupt(_) => Code::DataLoss,
         }
     }
 }
@@ -94,7 +105,9 @@ impl From<Error> for Status {
                 message,
                 ErrorDetails::with_bad_request_violation(field, problem),
             ),
-            Error::OutOfRange(_) | Error::Full(_) => Status::new(code, message),
+            Error::OutOfRange(_) | Error::Full(_) | Error::Unavailable(_) | Error::Corrupt(_) => {
+                Status::new(code, message)
+            }
         }
     }
 }

@@ -38,6 +38,8 @@
 //! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
 //! - [`balance`]: one channel over several replicas, tracked by their health checks, and
 //!   retries where they are safe.
+//! - [`route_guide::redis_notes`]: RouteChat's notes in Redis (`--notes redis://...`), so
+//!   that every replica tells the same story.
 //! - `bench/`: the benchmark, a crate of its own in the workspace.
 //!
 //! The binary (`src/main.rs`) only parses flags, binds the address and calls

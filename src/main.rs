@@ -23,7 +23,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use grpc_tour::{
     route_guide::{features::FeatureDb, notes},
-    server::{Config, Limits, Runtime, TourServer},
+    server::{Config, Limits, NoteHome, Runtime, TourServer},
     tls::{ServerTlsFiles, Throwaway},
 };
 use tokio::net::TcpListener;
@@ -60,6 +60,13 @@ struct Args {
     /// as one note may be a whole 4 MiB message; 256 MiB suits a 1 GiB container.
     #[arg(long, value_name = "BYTES", default_value_t = notes::DEFAULT_BYTE_BUDGET)]
     max_note_bytes: usize,
+
+    /// Where RouteChat's notes live: `memory` (this process; each replica has its own), or
+    /// `redis://HOST:PORT[/DB]`, shared by every replica that names the same Redis (the
+    /// budgets above then hold across them). While Redis cannot be reached, RouteChat
+    /// answers UNAVAILABLE and the other RPCs are unaffected.
+    #[arg(long, value_name = "HOME", default_value = "memory")]
+    notes: NoteHome,
 
     /// Makes the Mentat think this long before each verdict, so that a client with a
     /// shorter deadline sees DEADLINE_EXCEEDED (try `--mentat-delay 2s`).
@@ -153,6 +160,7 @@ async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
         features,
         max_notes: args.max_notes,
         max_note_bytes: args.max_note_bytes,
+        notes: args.notes,
         token: args.token,
         tls: args.tls.load()?,
         limits: args.limits,

@@ -33,6 +33,69 @@ pub struct Contender {
     /// Whether to measure its memory with many chats open (the Python server's 16 threads
     /// could hold only 16).
     pub measure_memory: bool,
+    /// Whether only RouteChat is measured (grpc-tour with its notes in Redis: the rest is
+    /// the same server as "grpc-tour").
+    pub chats_only: bool,
+}
+
+/// A `redis-server` on a free loopback port and the load's core, keeping nothing on disk;
+/// stopped when dropped.
+pub struct RedisServer {
+    child: Child,
+    /// `redis://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl RedisServer {
+    pub fn start(log: &Path) -> anyhow::Result<RedisServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new("taskset")
+            .args(["-c", &LOAD_CPU.to_string(), "redis-server"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::fs::File::create(log)?)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start redis-server (Debian: apt-get install redis-server)")?;
+        let redis = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(redis);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "redis-server did not listen on port {port}; see {}",
+            log.display()
+        )
+    }
+}
+
+impl RedisServer {
+    /// Empties Redis, so that each run's chats start from no notes, as a fresh server's do.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        use std::io::{Read, Write};
+        let port = self.url.rsplit(':').next().context("no port")?;
+        let mut redis = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
+        // An inline command of the Redis protocol; the answer is `+OK`.
+        redis.write_all(b"FLUSHALL\r\n")?;
+        let mut answer = [0; 5];
+        redis.read_exact(&mut answer)?;
+        ensure!(&answer == b"+OK\r\n", "FLUSHALL answered {answer:?}");
+        Ok(())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A contender, running on [`SERVER_CPU`].
@@ -223,5 +286,8 @@ pub fn median_of(values: impl Iterator<Item = f64>) -> f64 {
 
 /// Whether `kind` applies to a contender.
 pub fn measures(contender: &Contender, kind: Kind) -> bool {
+    if contender.chats_only {
+        return matches!(kind, Kind::ChatPipelined | Kind::ChatRoundTrip);
+    }
     matches!(kind, Kind::Sum | Kind::SumH2load) || contender.serves_streams
 }

@@ -72,6 +72,9 @@ struct LoadArgs {
     /// Also measure the streaming RPCs.
     #[arg(long)]
     streams: bool,
+    /// Measure RouteChat only (for a server whose notes live in Redis).
+    #[arg(long)]
+    chats_only: bool,
     /// ListFeatures: how many features the server has, which each call must bring [default:
     /// as many as the first call brings].
     #[arg(long)]
@@ -138,18 +141,22 @@ async fn drive(args: LoadArgs) -> anyhow::Result<()> {
         measure: Duration::from_secs_f64(args.seconds),
     };
     let mut figures = Vec::new();
-    for &connections in &args.connections {
-        for &in_flight in &args.in_flight {
-            figures.push(load::sum(url, in_flight, connections, timing).await?);
-            show(&args, figures.last())?;
+    if !args.chats_only {
+        for &connections in &args.connections {
+            for &in_flight in &args.in_flight {
+                figures.push(load::sum(url, in_flight, connections, timing).await?);
+                show(&args, figures.last())?;
+            }
         }
     }
-    if args.streams {
+    if args.streams && !args.chats_only {
         let route = route(args.route_points);
         figures.push(load::list_features(url, args.features, timing).await?);
         show(&args, figures.last())?;
         figures.push(load::record_route(url, &route, timing).await?);
         show(&args, figures.last())?;
+    }
+    if args.streams || args.chats_only {
         // The server keeps every note, and refuses new ones once full.
         let keeps_notes = "RouteChat: a server keeps every note it is sent; give it room with \
             --max-notes 100000000 --max-note-bytes 100000000000, as `bench compare` does";
@@ -221,7 +228,16 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
     let features_file = args.out.join("features.json");
     write_features(&features_file, features)?;
 
-    let contenders = contenders(&features_file)?;
+    // A Redis for the contender whose notes live there, on the load's core: in production
+    // it is another machine, not the server's own core.
+    let redis = match compare::RedisServer::start(&logs.join("redis.log")) {
+        Ok(redis) => Some(redis),
+        Err(why) => {
+            eprintln!("(no RouteChat figures with notes in Redis: {why:#})");
+            None
+        }
+    };
+    let contenders = contenders(&features_file, redis.as_ref().map(|r| r.url.as_str()))?;
     let h2load_found = std::process::Command::new("h2load")
         .arg("--version")
         .output()
@@ -251,6 +267,15 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
             eprintln!("run {run} of {runs}: {}", contender.name);
             let log = logs.join(format!("{}.log", contender.name.replace([' ', ','], "-")));
             let server = Running::start(contender, &log)?;
+            if contender.chats_only {
+                if let Some(redis) = &redis {
+                    redis.flush()?;
+                }
+                let mut chats = load_args.to_vec();
+                chats.push("--chats-only".to_owned());
+                measured.runs.push(compare::load(&server.addr, &chats)?);
+                continue;
+            }
             if contender.measure_memory {
                 measured.memory_at_rest.push(server.memory()?.0);
                 let (_, peak) = compare::memory_with_chats(&server, args.chats)?;
@@ -288,7 +313,7 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 /// The servers to compare, built by `bench/run` (or `cargo build --release`).
-fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
+fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<Contender>> {
     // This program is target/release/bench: the others are beside it.
     let exe = std::env::current_exe()?;
     let release = exe.parent().context("no release dir")?;
@@ -324,6 +349,7 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             env: vec![],
             serves_streams: true,
             measure_memory: true,
+            chats_only: false,
         },
         Contender {
             name: "no call log",
@@ -333,6 +359,7 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             env: vec![("RUST_LOG", "info,grpc_tour::layers=warn".to_owned())],
             serves_streams: false,
             measure_memory: false,
+            chats_only: false,
         },
         Contender {
             name: "multi-thread",
@@ -341,6 +368,7 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             env: vec![],
             serves_streams: false,
             measure_memory: false,
+            chats_only: false,
         },
         Contender {
             name: "minimal tonic",
@@ -349,8 +377,20 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             env: vec![],
             serves_streams: false,
             measure_memory: false,
+            chats_only: false,
         },
     ];
+    if let Some(url) = redis {
+        contenders.push(Contender {
+            name: "notes in Redis",
+            program: tour.clone(),
+            args: tour_args(&["--notes", url]),
+            env: vec![],
+            serves_streams: true,
+            measure_memory: false,
+            chats_only: true,
+        });
+    }
     let python = root.join("target/interop/venv/bin/python");
     if python.exists() {
         contenders.push(Contender {
@@ -373,6 +413,7 @@ fn contenders(features_file: &Path) -> anyhow::Result<Vec<Contender>> {
             )],
             serves_streams: true,
             measure_memory: false,
+            chats_only: false,
         });
     } else {
         eprintln!("(no Python venv: run interop/python/setup for the Python figures)");

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --example load_balance     # three replicas in this process; one is killed
+//! cargo run --example load_balance -- --notes redis://127.0.0.1:6379   # notes they share
 //! cargo run --example load_balance -- --server http://127.0.0.1:50051 --server http://127.0.0.1:50052
 //! cargo run --example load_balance -- --server http://127.0.0.1:8080   # a proxy: see proxy/run
 //! ```
@@ -12,6 +13,11 @@
 //! replica is killed: its health watch breaks, it leaves the channel, and the calls that
 //! were already on their way to it fail with `UNAVAILABLE` and are retried on the others.
 //! Both calls made here are safe to retry (see `grpc_tour::balance::Retry`).
+//!
+//! Then one chat through each replica still standing (through a proxy: as many chats as
+//! `--replicas` says, which the proxy spreads), each leaving a note at one new point. Whether
+//! each chat hears the notes before it says whether the replicas share their notes: with
+//! `--notes redis://...` they do, in memory they do not.
 //!
 //! The pattern (the balanced channel, its health tracking, the retry rule) is the library's
 //! `grpc_tour::balance`; the in-process replicas and the tally of where calls went are this
@@ -27,9 +33,12 @@ use futures::{StreamExt, stream};
 use grpc_tour::{
     balance::{Retry, balanced_channel, spec_codes, with_retries},
     connect,
-    proto::{SumRequest, route_guide_client::RouteGuideClient, summator_client::SummatorClient},
+    proto::{
+        Point, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+        summator_client::SummatorClient,
+    },
     route_guide::landmarks::ARRAKEEN,
-    server::Config,
+    server::{Config, NoteHome},
 };
 use tonic::Request;
 
@@ -55,6 +64,13 @@ struct Args {
     /// Kill an in-process replica after this many calls [default: a third of --calls].
     #[arg(long, value_name = "N")]
     kill_after: Option<u64>,
+    /// Where the in-process replicas keep their chat notes: `memory` (each its own) or
+    /// `redis://HOST:PORT`, shared.
+    #[arg(long, value_name = "HOME", default_value = "memory")]
+    notes: NoteHome,
+    /// Through a proxy, how many chats to send (so that each replica gets one).
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
 }
 
 #[tokio::main]
@@ -72,7 +88,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut replicas = Vec::new();
     if args.servers.is_empty() {
         for name in ["replica-1", "replica-2", "replica-3"] {
-            replicas.push(Replica::spawn(name, Config::default())?);
+            let config = Config {
+                notes: args.notes.clone(),
+                ..Config::default()
+            };
+            replicas.push(Replica::spawn(name, config)?);
         }
         println!("(started replica-1, replica-2 and replica-3 in this process)");
     }
@@ -150,7 +170,64 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "sent {}, succeeded {}, retried {}, failed {}",
         tally.sent, tally.succeeded, tally.retried, tally.failed
     );
+
+    // A chat through each replica still standing, or as many through the proxy.
+    let chats: Vec<String> = match urls.as_slice() {
+        [proxy] => vec![proxy.clone(); args.replicas],
+        _ if replicas.is_empty() => urls.clone(),
+        _ => replicas.iter().map(|replica| replica.url.clone()).collect(),
+    };
+    chat_across(&chats).await?;
     Ok(())
+}
+
+/// Leaves one note through each of `urls` in turn, all at one point no earlier run used,
+/// and says what each chat heard. When the replicas share their notes, chat N hears the
+/// N - 1 notes before it, whichever replica served it.
+async fn chat_across(urls: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let here = Point {
+        latitude: rand::random_range(-900_000_000..=900_000_000),
+        longitude: rand::random_range(-1_800_000_000..=1_800_000_000),
+    };
+    let mut shared = true;
+    for (n, url) in urls.iter().enumerate() {
+        let mut guide = RouteGuideClient::new(connect::connect(url).await?);
+        let note = RouteNote {
+            location: Some(here),
+            message: format!("note {}", n + 1),
+        };
+        let response = guide
+            .route_chat(deadline(stream::iter([note])))
+            .await
+            .map_err(failed)?;
+        let served_by = response.metadata().get("x-served-by").cloned();
+        let mut replies = response.into_inner();
+        let mut heard = 0;
+        while replies.message().await.map_err(failed)?.is_some() {
+            heard += 1;
+        }
+        let served_by = served_by.as_ref().and_then(|name| name.to_str().ok());
+        println!(
+            "chat {} through {}: heard {heard} earlier notes",
+            n + 1,
+            served_by.unwrap_or("an unnamed replica")
+        );
+        shared &= heard == n;
+    }
+    match shared {
+        true => println!("notes shared across replicas: yes"),
+        false => println!("notes shared across replicas: no, each keeps its own (see --notes)"),
+    }
+    Ok(())
+}
+
+/// A failed chat, as one line: its status code and message.
+fn failed(status: tonic::Status) -> String {
+    format!(
+        "a chat failed with {:?}: {}",
+        status.code(),
+        status.message()
+    )
 }
 
 fn deadline<T>(message: T) -> Request<T> {

@@ -1,10 +1,10 @@
 //! A replica of the tour server in this process, which can be killed the way a crash
 //! would: for the example and the tests, which need replicas to lose.
 
-use std::{io, sync::Arc};
+use std::io;
 
 use grpc_tour::{
-    route_guide::notes::NoteStore,
+    route_guide::notes::Notes,
     server::{Config, TourServer},
 };
 use tokio::{net::TcpListener, sync::oneshot};
@@ -18,10 +18,10 @@ pub struct Replica {
     pub name: String,
     /// Where it listens, `http://127.0.0.1:PORT`.
     pub url: String,
-    /// The chat notes this replica, and only this replica, stores. (Read by the tests,
-    /// which share this file, not by the example.)
+    /// Where this replica keeps its chat notes: its own memory, or a Redis its peers share.
+    /// (Read by the tests, which share this file, not by the example.)
     #[allow(dead_code)]
-    pub notes: Arc<NoteStore>,
+    pub notes: Notes,
     kill: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }

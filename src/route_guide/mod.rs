@@ -16,6 +16,7 @@ pub mod features;
 pub mod geo;
 pub mod landmarks;
 pub mod notes;
+pub mod redis_notes;
 pub mod route;
 
 use std::{pin::Pin, sync::Arc, time::Instant};
@@ -25,7 +26,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto::{Feature, Point, Rectangle, RouteNote, RouteSummary, route_guide_server};
 use features::FeatureDb;
-use notes::NoteStore;
+use notes::Notes;
 use route::Route;
 
 /// A stream of responses, boxed so that each handler may build its own kind of stream.
@@ -35,12 +36,12 @@ pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send
 #[derive(Debug)]
 pub struct RouteGuide {
     features: Arc<FeatureDb>,
-    notes: Arc<NoteStore>,
+    notes: Notes,
 }
 
 impl RouteGuide {
     /// A route guide over `features`, keeping chat notes in `notes`.
-    pub fn new(features: Arc<FeatureDb>, notes: Arc<NoteStore>) -> Self {
+    pub fn new(features: Arc<FeatureDb>, notes: Notes) -> Self {
         RouteGuide { features, notes }
     }
 }
@@ -100,13 +101,16 @@ impl route_guide_server::RouteGuide for RouteGuide {
         &self,
         request: Request<Streaming<RouteNote>>,
     ) -> Result<Response<Self::RouteChatStream>, Status> {
-        let notes = Arc::clone(&self.notes);
+        let notes = self.notes.clone();
         let replies = request
             .into_inner()
-            .map(move |received| -> Result<Vec<Arc<RouteNote>>, Status> {
-                let note = received?;
-                let location = geo::require_point(note.location, "location")?;
-                Ok(notes.leave(location, note)?)
+            .then(move |received| {
+                let notes = notes.clone();
+                async move {
+                    let note = received?;
+                    let location = geo::require_point(note.location, "location")?;
+                    Ok::<_, Status>(notes.leave(location, note).await?)
+                }
             })
             .flat_map(|earlier| match earlier {
                 // Each earlier note is copied out of its `Arc` as tonic takes it, lock-free.

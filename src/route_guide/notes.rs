@@ -9,6 +9,10 @@
 //!
 //! The store is bounded twice: by the number of notes and by their bytes. A count alone
 //! is no bound on memory when each note may be as big as a message (4 MiB).
+//!
+//! That store lives in one server's memory, so replicas behind a balancer would each keep
+//! their own. [`Notes`] is where RouteChat keeps its notes: this [`NoteStore`], or
+//! [`RedisNotes`], which every replica naming the same Redis shares, with the same contract.
 
 use std::{
     collections::HashMap,
@@ -20,7 +24,41 @@ use prost::Message;
 use crate::{
     error::Error,
     proto::{Point, RouteNote},
+    route_guide::redis_notes::RedisNotes,
 };
+
+// ANCHOR: notes
+/// Where RouteChat's notes live.
+#[derive(Debug, Clone)]
+pub enum Notes {
+    /// In this server's memory: nothing to install, but each replica keeps its own.
+    Memory(Arc<NoteStore>),
+    /// In Redis, shared by every replica that names the same one.
+    Redis(Arc<RedisNotes>),
+}
+
+impl Notes {
+    /// Stores `note`, left at `location`, and returns the notes left there before it.
+    pub async fn leave(
+        &self,
+        location: Point,
+        note: RouteNote,
+    ) -> Result<Vec<Arc<RouteNote>>, Error> {
+        match self {
+            Notes::Memory(store) => store.leave(location, note),
+            Notes::Redis(store) => store.leave(location, note).await,
+        }
+    }
+    // ANCHOR_END: notes
+
+    /// The in-memory store, if the notes are kept in memory.
+    pub fn in_memory(&self) -> Option<&Arc<NoteStore>> {
+        match self {
+            Notes::Memory(store) => Some(store),
+            Notes::Redis(_) => None,
+        }
+    }
+}
 
 /// How many notes the store keeps unless told otherwise (`--max-notes`).
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -36,11 +74,11 @@ pub struct NoteStore {
     capacity: usize,
     byte_budget: usize,
     /// Guards the notes, their count and their bytes together, so they can never disagree.
-    notes: Mutex<Notes>,
+    notes: Mutex<Stored>,
 }
 
 #[derive(Debug, Default)]
-struct Notes {
+struct Stored {
     by_location: HashMap<(i32, i32), Vec<Arc<RouteNote>>>,
     count: usize,
     bytes: usize,
@@ -122,7 +160,7 @@ impl NoteStore {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Notes> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stored> {
         // Nothing inside the lock can leave the notes half-updated (the count and bytes are
         // bumped last, after the push), so a panic elsewhere while holding it is no reason
         // to fail every later chat.

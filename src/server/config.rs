@@ -23,6 +23,8 @@ pub struct Config {
     pub max_notes: usize,
     /// How many bytes of chat notes the server keeps before it refuses new ones.
     pub max_note_bytes: usize,
+    /// Where the chat notes live: in memory, or in a Redis that replicas share.
+    pub notes: NoteHome,
     /// The bearer token tour calls must carry, if any.
     pub token: Option<String>,
     /// Serve TLS (and maybe require client certificates) instead of plaintext.
@@ -42,10 +44,44 @@ impl Default for Config {
             features: FeatureDb::embedded(),
             max_notes: notes::DEFAULT_CAPACITY,
             max_note_bytes: notes::DEFAULT_BYTE_BUDGET,
+            notes: NoteHome::Memory,
             token: None,
             tls: None,
             limits: Limits::default(),
             replica_name: None,
+        }
+    }
+}
+
+/// Where RouteChat's notes live, as `--notes` names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NoteHome {
+    /// `memory`: in this server's memory, nothing to install; each replica has its own.
+    #[default]
+    Memory,
+    /// `redis://HOST:PORT[/DB]`: in that Redis, shared by every replica that names it.
+    Redis(String),
+}
+
+impl std::str::FromStr for NoteHome {
+    type Err = String;
+
+    fn from_str(home: &str) -> Result<Self, Self::Err> {
+        match home {
+            "memory" => Ok(NoteHome::Memory),
+            url if url.starts_with("redis://") => Ok(NoteHome::Redis(url.to_owned())),
+            other => Err(format!(
+                "{other:?} is neither `memory` nor a URL such as redis://127.0.0.1:6379"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for NoteHome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoteHome::Memory => f.write_str("memory"),
+            NoteHome::Redis(url) => f.write_str(url),
         }
     }
 }

@@ -31,7 +31,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 use tower_http::{ServiceBuilderExt, set_header::SetResponseHeaderLayer};
 
-pub use config::{Config, Limits};
+pub use config::{Config, Limits, NoteHome};
 pub use runtime::Runtime;
 
 use crate::{
@@ -44,7 +44,11 @@ use crate::{
         self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
         summator_server::SummatorServer,
     },
-    route_guide::{RouteGuide, notes::NoteStore},
+    route_guide::{
+        RouteGuide,
+        notes::{NoteStore, Notes},
+        redis_notes::RedisNotes,
+    },
     summator::Summator,
 };
 use token::RequireToken;
@@ -79,7 +83,7 @@ macro_rules! tuned {
 pub struct TourServer {
     mentat: Mentat,
     route_guide: RouteGuide,
-    notes: Arc<NoteStore>,
+    notes: Notes,
     live: LiveCalls,
     token: RequireToken,
     tls: Option<transport::ServerTlsConfig>,
@@ -96,6 +100,9 @@ pub enum ConfigError {
     /// The replica name cannot be sent as metadata.
     #[error("the replica name must be printable ASCII, as it travels in a header")]
     BadReplicaName,
+    /// The Redis URL of `--notes` does not parse.
+    #[error("--notes: {0}")]
+    BadRedisUrl(#[from] redis::RedisError),
 }
 
 /// The response header that names the replica that served a call: with several replicas
@@ -106,10 +113,20 @@ impl TourServer {
     // ANCHOR: new
     /// Builds the services from `config`.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let notes = Arc::new(NoteStore::new(config.max_notes, config.max_note_bytes));
+        let notes = match &config.notes {
+            NoteHome::Memory => Notes::Memory(Arc::new(NoteStore::new(
+                config.max_notes,
+                config.max_note_bytes,
+            ))),
+            NoteHome::Redis(url) => Notes::Redis(Arc::new(RedisNotes::new(
+                url,
+                config.max_notes,
+                config.max_note_bytes,
+            )?)),
+        };
         Ok(TourServer {
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
-            route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),
+            route_guide: RouteGuide::new(Arc::new(config.features), notes.clone()),
             notes,
             live: LiveCalls::default(),
             token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
@@ -129,9 +146,9 @@ impl TourServer {
         self.live.clone()
     }
 
-    /// The chat notes this server stores.
-    pub fn notes(&self) -> Arc<NoteStore> {
-        Arc::clone(&self.notes)
+    /// Where this server keeps its chat notes.
+    pub fn notes(&self) -> Notes {
+        self.notes.clone()
     }
 
     /// Serves every service on `listener` until `shutdown` completes, then shuts down as
@@ -146,6 +163,18 @@ impl TourServer {
             health
                 .set_service_status(service, ServingStatus::Serving)
                 .await;
+        }
+        if let Notes::Redis(redis) = &self.notes {
+            // Said in one line, without holding up the other services.
+            let redis = Arc::clone(redis);
+            tokio::spawn(async move {
+                match redis.check().await {
+                    Ok(()) => tracing::info!(redis = redis.url(), "chat notes kept in Redis"),
+                    Err(unreachable) => tracing::warn!(
+                        "{unreachable}; RouteChat answers UNAVAILABLE until it can be"
+                    ),
+                }
+            });
         }
         let grace_over = CancellationToken::new();
         let (stopping, stopped_accepting) = oneshot::channel();

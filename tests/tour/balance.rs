@@ -165,7 +165,7 @@ async fn a_route_chat_stream_stays_on_one_replica_for_its_life() {
     assert_eq!(heard, (0..20).sum::<usize>());
     let stored: Vec<usize> = replicas
         .iter()
-        .map(|r| r.notes.notes_at(&here).len())
+        .map(|r| r.notes.in_memory().unwrap().notes_at(&here).len())
         .collect();
     assert_eq!(stored.iter().sum::<usize>(), 20, "{stored:?}");
     assert!(stored.contains(&20), "{stored:?}");

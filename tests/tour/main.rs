@@ -20,6 +20,7 @@ mod limits;
 mod list_features;
 mod metadata;
 mod record_route;
+mod redis;
 mod reflection;
 mod route_chat;
 mod shutdown;
