@@ -36,8 +36,8 @@ pub enum Error {
     #[error("{0}")]
     Full(String),
 
-    /// A store the call needs (Redis, for RouteChat's notes) cannot be reached: nothing was
-    /// stored, and the call may be tried again.
+    /// A store the call needs (Redis, for RouteChat's notes) could not be reached or did
+    /// not answer. A note that failed this way may or may not have been stored.
     #[error("{0}")]
     Unavailable(String),
 

@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto::{Feature, Point, Rectangle, RouteNote, RouteSummary, route_guide_server};
 use features::FeatureDb;
-use notes::Notes;
+use notes::{Earlier, Notes};
 use route::Route;
 
 /// A stream of responses, boxed so that each handler may build its own kind of stream.
@@ -104,20 +104,9 @@ impl route_guide_server::RouteGuide for RouteGuide {
         let notes = self.notes.clone();
         let replies = request
             .into_inner()
-            .then(move |received| {
-                let notes = notes.clone();
-                async move {
-                    let note = received?;
-                    let location = geo::require_point(note.location, "location")?;
-                    Ok::<_, Status>(notes.leave(location, note).await?)
-                }
-            })
+            .then(move |received| leave(notes.clone(), received))
             .flat_map(|earlier| match earlier {
-                // Each earlier note is copied out of its `Arc` as tonic takes it, lock-free.
-                Ok(earlier) => {
-                    stream::iter(earlier.into_iter().map(|note| Ok(RouteNote::clone(&note))))
-                        .left_stream()
-                }
+                Ok(earlier) => earlier.replies().left_stream(),
                 // An error ends the call: tonic sends it as the final status.
                 Err(status) => stream::iter([Err(status)]).right_stream(),
             });
@@ -125,3 +114,12 @@ impl route_guide_server::RouteGuide for RouteGuide {
     }
     // ANCHOR_END: route_chat
 }
+
+// ANCHOR: leave
+/// Stores one note a chat received, and returns the notes left before it at its point.
+async fn leave(notes: Notes, received: Result<RouteNote, Status>) -> Result<Earlier, Status> {
+    let note = received?;
+    let location = geo::require_point(note.location, "location")?;
+    Ok(notes.leave(location, note).await?)
+}
+// ANCHOR_END: leave

@@ -21,10 +21,13 @@ use std::{
 
 use prost::Message;
 
+use futures::{Stream, StreamExt, TryStreamExt, stream};
+use tonic::Status;
+
 use crate::{
     error::Error,
     proto::{Point, RouteNote},
-    route_guide::redis_notes::RedisNotes,
+    route_guide::redis_notes::{RedisNotes, Replay},
 };
 
 // ANCHOR: notes
@@ -39,14 +42,10 @@ pub enum Notes {
 
 impl Notes {
     /// Stores `note`, left at `location`, and returns the notes left there before it.
-    pub async fn leave(
-        &self,
-        location: Point,
-        note: RouteNote,
-    ) -> Result<Vec<Arc<RouteNote>>, Error> {
+    pub async fn leave(&self, location: Point, note: RouteNote) -> Result<Earlier, Error> {
         match self {
-            Notes::Memory(store) => store.leave(location, note),
-            Notes::Redis(store) => store.leave(location, note).await,
+            Notes::Memory(store) => store.leave(location, note).map(Earlier::Memory),
+            Notes::Redis(store) => store.leave(location, note).await.map(Earlier::Redis),
         }
     }
     // ANCHOR_END: notes
@@ -56,6 +55,28 @@ impl Notes {
         match self {
             Notes::Memory(store) => Some(store),
             Notes::Redis(_) => None,
+        }
+    }
+}
+
+/// The notes left at a point before a new one, to send back as its replies.
+pub enum Earlier {
+    /// Pointers to the notes in memory, taken when the new note was stored.
+    Memory(Vec<Arc<RouteNote>>),
+    /// The notes in Redis, read a page at a time.
+    Redis(Replay),
+}
+
+impl Earlier {
+    /// The notes, one at a time, as tonic takes them: each copied out of its `Arc`, or read
+    /// from Redis, only when the client can take the next reply.
+    pub fn replies(self) -> impl Stream<Item = Result<RouteNote, Status>> + Send + 'static {
+        match self {
+            Earlier::Memory(notes) => {
+                stream::iter(notes.into_iter().map(|note| Ok(RouteNote::clone(&note))))
+                    .left_stream()
+            }
+            Earlier::Redis(replay) => replay.notes().map_err(Status::from).right_stream(),
         }
     }
 }

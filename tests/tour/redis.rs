@@ -101,7 +101,7 @@ impl Redis {
                 self.child = None;
                 return false;
             }
-            if self.ping() {
+            if self.answers() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -109,11 +109,20 @@ impl Redis {
         panic!("redis-server on port {} never answered", self.port);
     }
 
-    fn ping(&self) -> bool {
-        redis::Client::open(self.url())
+    /// Whether the Redis answering on this port is this one's own child: should another
+    /// test's Redis have taken the port first, ours has exited and that one answers.
+    fn answers(&self) -> bool {
+        let Some(child) = self.child.as_ref() else {
+            return false;
+        };
+        let info = redis::Client::open(self.url())
             .and_then(|client| client.get_connection())
-            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection))
-            .is_ok()
+            .and_then(|mut connection| {
+                redis::cmd("INFO")
+                    .arg("server")
+                    .query::<String>(&mut connection)
+            });
+        info.is_ok_and(|info| info.contains(&format!("process_id:{}\r\n", child.id())))
     }
 
     fn url(&self) -> String {
