@@ -42,6 +42,7 @@ pub struct Contender {
 /// stopped when dropped.
 pub struct RedisServer {
     child: Child,
+    port: u16,
     /// `redis://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -61,6 +62,7 @@ impl RedisServer {
             .context("cannot start redis-server (Debian: apt-get install redis-server)")?;
         let redis = RedisServer {
             child,
+            port,
             url: format!("redis://127.0.0.1:{port}"),
         };
         for _ in 0..100 {
@@ -80,8 +82,7 @@ impl RedisServer {
     /// Empties Redis, so that each run's chats start from no notes, as a fresh server's do.
     pub fn flush(&self) -> anyhow::Result<()> {
         use std::io::{Read, Write};
-        let port = self.url.rsplit(':').next().context("no port")?;
-        let mut redis = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
+        let mut redis = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
         // An inline command of the Redis protocol; the answer is `+OK`.
         redis.write_all(b"FLUSHALL\r\n")?;
         let mut answer = [0; 5];

@@ -197,6 +197,26 @@ impl Frame {
             _ => None,
         }
     }
+
+    /// The gRPC status a HEADERS frame carries (trailers, or a trailers-only answer), read
+    /// as a client reads it: tonic's `Status::from_header_map` percent-decodes the message
+    /// and base64-decodes the details.
+    pub fn grpc_status(&self) -> Option<tonic::Status> {
+        let Frame::Headers { fields, .. } = self else {
+            return None;
+        };
+        let mut headers = http::HeaderMap::new();
+        // The pseudo-headers (`:status`) are not header names a map can hold.
+        for (name, value) in fields.iter().filter(|(name, _)| !name.starts_with(':')) {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                headers.append(name, value);
+            }
+        }
+        tonic::Status::from_header_map(&headers)
+    }
 }
 
 /// One gRPC message, as its 5-byte prefix framed it.

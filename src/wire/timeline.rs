@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -143,7 +142,7 @@ impl Timeline {
                 if *continuations > 0 {
                     *head += &format!("  (+{continuations} CONTINUATION)");
                 }
-                self.header_lines(fields)
+                self.header_lines(fields, frame.grpc_status())
             }
             Frame::Data {
                 stream,
@@ -197,7 +196,7 @@ impl Timeline {
         }
     }
 
-    fn header_lines(&self, fields: &[(String, String)]) -> Vec<String> {
+    fn header_lines(&self, fields: &[(String, String)], status: Option<Status>) -> Vec<String> {
         let mut lines = Vec::new();
         for (name, value) in fields {
             let mut line = format!("{name}: {}", shortened(value))
@@ -212,7 +211,7 @@ impl Timeline {
             }
             lines.push(line);
         }
-        if let Some(status) = status(fields) {
+        if let Some(status) = status {
             if fields.iter().any(|(name, _)| name == "grpc-message") {
                 lines.push(format!(
                     "(grpc-message, percent-decoded: {:?})",
@@ -310,21 +309,6 @@ fn hex(message: &Message) -> String {
         ""
     };
     format!("{}  {}{more}", prefix.join(" "), body.join(" "))
-}
-
-/// The gRPC status that header fields carry, if they carry one: tonic reads it as a client
-/// would, percent-decoding the message and base64-decoding the details.
-fn status(fields: &[(String, String)]) -> Option<Status> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in fields {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    Status::from_header_map(&headers)
 }
 
 /// The rich error details of a status, as the `google.rpc` types debug-print them.

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use crate::support::{PATIENCE, TestServer, spawn_server, test_config};
+use crate::support::{PATIENCE, TestServer, note, spawn_server, test_config};
 
 /// A `redis-server` of this test's own, stopped when dropped.
 struct Redis {
@@ -51,32 +51,24 @@ impl Redis {
             eprintln!("skipped {test}: redis-server is not on PATH (apt-get install redis-server)");
             return None;
         };
-        let mut dir = tempfile::tempdir().unwrap();
+        let mut redis = Redis {
+            port: 0,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
         // A port the system has just handed out; should another process take it before
         // Redis does, Redis exits and another port is tried.
         for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
+            redis.port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
                 .unwrap()
                 .port();
-            let mut redis = Redis {
-                port,
-                dir,
-                child: None,
-            };
             if redis.run(&program, args) {
                 return Some(redis);
             }
-            dir = redis.dir_back();
         }
         panic!("{test}: redis-server did not start on any of 5 free ports");
-    }
-
-    fn dir_back(self) -> tempfile::TempDir {
-        let mut redis = self;
-        redis.stop();
-        std::mem::replace(&mut redis.dir, tempfile::tempdir().unwrap())
     }
 
     /// Starts `redis-server` on this port and waits until it answers a PING; false if it
@@ -186,13 +178,6 @@ fn config_in(redis: &Redis) -> Config {
     Config {
         notes: NoteHome::Redis(redis.url()),
         ..test_config()
-    }
-}
-
-fn note(location: Point, message: &str) -> RouteNote {
-    RouteNote {
-        location: Some(location),
-        message: message.to_owned(),
     }
 }
 

@@ -5,23 +5,16 @@ use std::borrow::Borrow;
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    proto::{Point, RouteNote, route_guide_client::RouteGuideClient},
+    proto::{RouteNote, route_guide_client::RouteGuideClient},
     server::Config,
 };
 use prost::Message;
 use tonic::{Code, Streaming, transport::Channel};
 
 use crate::support::{
-    PATIENCE, TestServer, assert_bad_field, assert_status, point, spawn_server, spawn_test_server,
-    test_config, vanish_mid_call,
+    PATIENCE, TestServer, assert_bad_field, assert_status, note, point, spawn_server,
+    spawn_test_server, test_config, vanish_mid_call,
 };
-
-fn note(location: Point, message: &str) -> RouteNote {
-    RouteNote {
-        location: Some(location),
-        message: message.to_owned(),
-    }
-}
 
 fn messages<N: Borrow<RouteNote>>(notes: &[N]) -> Vec<&str> {
     notes.iter().map(|n| n.borrow().message.as_str()).collect()

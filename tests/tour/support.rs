@@ -9,7 +9,7 @@ use grpc_tour::{
     connect,
     layers::observe::LiveCalls,
     proto::{
-        Point, Rectangle, dune_client::DuneClient, route_guide_client::RouteGuideClient,
+        Point, Rectangle, RouteNote, dune_client::DuneClient, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
     route_guide::{features::FeatureDb, notes::NoteStore},
@@ -185,6 +185,14 @@ pub fn assert_bad_field(status: &Status, field: &str, problem: &str) {
         "{:?} does not start with {problem:?}",
         violation.description
     );
+}
+
+/// A chat note with `message` at `location`.
+pub fn note(location: Point, message: &str) -> RouteNote {
+    RouteNote {
+        location: Some(location),
+        message: message.to_owned(),
+    }
 }
 
 /// A point from degrees, as a person would write it.

@@ -7,7 +7,7 @@
 
 use grpc_tour::{
     proto::{
-        Point, Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+        Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
     route_guide::landmarks::{
@@ -21,13 +21,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
-    Code, Request, Status,
+    Code, Request,
     metadata::MetadataValue,
     transport::{Channel, Endpoint},
 };
 use tonic_types::StatusExt;
 
-use crate::support::{PATIENCE, TestServer, spawn_server, spawn_test_server, test_config};
+use crate::support::{
+    PATIENCE, TestServer, note, point, spawn_server, spawn_test_server, test_config,
+};
 
 /// A relay in front of a server, and the frames it has reported so far.
 struct Watched {
@@ -129,13 +131,6 @@ fn sum_request(value1: f64, value2: f64) -> Request<SumRequest> {
     request
 }
 
-fn note(location: Point, message: &str) -> RouteNote {
-    RouteNote {
-        location: Some(location),
-        message: message.to_owned(),
-    }
-}
-
 #[tokio::test]
 async fn a_unary_call_is_headers_one_message_each_way_and_the_status_in_trailers() {
     let server = spawn_test_server().await;
@@ -191,8 +186,8 @@ async fn a_server_stream_sends_its_ready_messages_together_in_one_data_frame() {
     let server = spawn_test_server().await;
     let (mut watched, channel) = Watched::start(&server).await;
     let around_arrakeen = Rectangle {
-        lo: Some(point_of(303_100_000, 354_300_000)),
-        hi: Some(point_of(303_300_000, 354_600_000)),
+        lo: Some(point(30.31, 35.43)),
+        hi: Some(point(30.33, 35.46)),
     };
     let mut features = RouteGuideClient::new(channel)
         .list_features(around_arrakeen)
@@ -353,18 +348,7 @@ async fn a_refused_call_is_answered_trailers_only_with_its_status_and_details() 
     let answer = watched.headers(Direction::ToClient)[0];
     assert_eq!(answer.header(":status"), Some("200"));
     assert_eq!(answer.header("grpc-status"), Some("3"));
-    let Frame::Headers { fields, .. } = answer else {
-        unreachable!()
-    };
-    // Read the status as a client does: a header map without the pseudo-headers.
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in fields.iter().filter(|(name, _)| !name.starts_with(':')) {
-        headers.append(
-            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
-    }
-    let status = Status::from_header_map(&headers).expect("a status in the headers");
+    let status = answer.grpc_status().expect("a status in the headers");
     let violations = status.get_details_bad_request().unwrap().field_violations;
     assert_eq!(violations[0].field, "value1");
 }
@@ -498,13 +482,6 @@ async fn a_relay_that_cannot_reach_its_server_says_so_and_the_call_fails() {
     // The connection closes before HTTP/2 begins: tonic reports a transport error.
     assert!(failed.is_err());
     assert!(matches!(event.unwrap().what, What::Unreachable(_)));
-}
-
-fn point_of(latitude: i32, longitude: i32) -> Point {
-    Point {
-        latitude,
-        longitude,
-    }
 }
 
 #[tokio::test]
