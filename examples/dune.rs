@@ -21,6 +21,7 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use grpc_tour::layers::trace_context::TraceContext;
 use grpc_tour::proto::{WeFoundHim, dune_client::DuneClient};
 use tonic::{Code, Request, Status, TimeoutExpired};
 
@@ -59,6 +60,13 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     println!("Soldier: we found {}. Is it the Muad'Dib?", args.name);
     let mut request = Request::new(WeFoundHim { message: args.name });
     request.set_timeout(args.deadline);
+    // A new trace, in W3C's `traceparent` header: the server's log line for this call
+    // (`--log-calls`) has the same trace_id.
+    let trace = TraceContext::new_trace();
+    request
+        .metadata_mut()
+        .insert("traceparent", trace.to_string().parse()?);
+    eprintln!("(trace_id={})", trace.trace_id_hex());
     let answer = mentat
         .is_muad_dib(request)
         .await

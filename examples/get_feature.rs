@@ -13,6 +13,7 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use grpc_tour::layers::trace_context::TraceContext;
 use grpc_tour::proto::{Point, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status, transport::Channel};
 
@@ -69,6 +70,13 @@ async fn show_feature_at(
 ) -> Result<(), Box<dyn Error>> {
     let mut request = Request::new(point);
     request.set_timeout(DEADLINE);
+    // A new trace, in W3C's `traceparent` header: the server's log line for this call
+    // (`--log-calls`) has the same trace_id.
+    let trace = TraceContext::new_trace();
+    request
+        .metadata_mut()
+        .insert("traceparent", trace.to_string().parse()?);
+    eprintln!("(trace_id={})", trace.trace_id_hex());
     let feature = guide
         .get_feature(request)
         .await

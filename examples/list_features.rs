@@ -16,6 +16,7 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
+use grpc_tour::layers::trace_context::TraceContext;
 use grpc_tour::proto::{Point, Rectangle, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status, codec::CompressionEncoding};
 
@@ -73,6 +74,13 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
 
     let mut request = Request::new(SOUTHERN_DESERT);
     request.set_timeout(DEADLINE);
+    // A new trace, in W3C's `traceparent` header: the server's log line for this call
+    // (`--log-calls`) has the same trace_id.
+    let trace = TraceContext::new_trace();
+    request
+        .metadata_mut()
+        .insert("traceparent", trace.to_string().parse()?);
+    eprintln!("(trace_id={})", trace.trace_id_hex());
     let mut features = guide
         .list_features(request)
         .await

@@ -17,6 +17,7 @@ use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::{StreamExt, stream};
+use grpc_tour::layers::trace_context::TraceContext;
 use grpc_tour::proto::{Point, RouteNote, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status};
 
@@ -83,6 +84,13 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     });
     let mut request = Request::new(outgoing);
     request.set_timeout(DEADLINE);
+    // A new trace, in W3C's `traceparent` header: the server's log line for this call
+    // (`--log-calls`) has the same trace_id.
+    let trace = TraceContext::new_trace();
+    request
+        .metadata_mut()
+        .insert("traceparent", trace.to_string().parse()?);
+    eprintln!("(trace_id={})", trace.trace_id_hex());
 
     // The replies start flowing while `outgoing` is still being sent.
     let mut replies = guide

@@ -33,8 +33,10 @@
 //!
 //! - [`server`]: all services in one tonic server, with health checks, reflection, limits,
 //!   compression, TLS and a bearer token, run on a listener until a graceful shutdown.
-//! - [`layers`]: what wraps every call: request ids, one log line per call and the
-//!   live-call gauge, the message size limit, deadlines and the shutdown cutoff.
+//! - [`layers`]: what wraps every call: the live-call gauge, metrics, trace ids and the
+//!   call log line, the message size limit, deadlines and the shutdown cutoff.
+//! - [`metrics`]: each method's calls, statuses, latency and messages, for Prometheus to
+//!   scrape (`--metrics-addr`).
 //! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
 //! - [`balance`]: one channel over several replicas, tracked by their health checks, and
 //!   retries where they are safe.
@@ -59,6 +61,7 @@ pub mod connect;
 pub mod dune;
 pub mod error;
 pub mod layers;
+pub mod metrics;
 pub mod proto;
 pub mod route_guide;
 pub mod server;

@@ -53,6 +53,9 @@ use crate::server::connection::{ConnectionInfo, Registration, sleep_until_some};
 /// first, and is far less than any deadline worth setting.
 const AHEAD_OF_TONIC: Duration = Duration::from_millis(1);
 
+/// The header that carries a client's deadline, as a duration.
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+
 /// The layer that ends calls; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct CutoffLayer {
@@ -79,7 +82,7 @@ impl CutoffLayer {
         };
         let client = request
             .headers()
-            .get("grpc-timeout")
+            .get(GRPC_TIMEOUT)
             .and_then(parse_grpc_timeout)
             .filter(|client| max_deadline.is_none_or(|max| *client < max));
         let timeout = match client {

@@ -9,26 +9,37 @@
 //!
 //! A compressed message is measured as it travels; tonic checks its size again once
 //! decompressed.
+//!
+//! Reading the prefixes also counts the messages, for the metrics
+//! (`grpc_server_msg_received_total`): the observe layer leaves the call's
+//! [`MethodMetrics`] in the request's extensions, and the count goes there. The same
+//! [`Messages`] counts the response's messages for it (`grpc_server_msg_sent_total`).
 
 use std::{
     pin::Pin,
     task::{Context, Poll, ready},
 };
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tonic::Status;
+
+use crate::metrics::MethodMetrics;
 
 /// The request, its body measured message by message against `limit` bytes.
 pub fn limit_messages(
     request: http::Request<tonic::body::Body>,
     limit: usize,
 ) -> http::Request<tonic::body::Body> {
+    let received = request.extensions().get::<Arc<MethodMetrics>>().cloned();
     request.map(|body| {
         tonic::body::Body::new(MeasuredBody {
             inner: body,
             messages: Messages::new(limit),
+            received,
         })
     })
 }
@@ -43,11 +54,14 @@ pin_project! {
         #[pin]
         inner: B,
         messages: Messages,
+        // Where to count the messages, when the server keeps metrics.
+        received: Option<Arc<MethodMetrics>>,
     }
 }
 
 /// Where a body is in its stream of messages, chunk after chunk.
-struct Messages {
+#[derive(Debug)]
+pub(crate) struct Messages {
     limit: usize,
     /// The prefix of the next message, as far as it has arrived.
     prefix: [u8; PREFIX],
@@ -57,7 +71,8 @@ struct Messages {
 }
 
 impl Messages {
-    fn new(limit: usize) -> Self {
+    /// A body at its start, whose messages may be `limit` bytes at most.
+    pub(crate) fn new(limit: usize) -> Self {
         Messages {
             limit,
             prefix: [0; PREFIX],
@@ -66,8 +81,16 @@ impl Messages {
         }
     }
 
-    /// Follows the messages through the next chunk of the body.
-    fn measure(&mut self, mut chunk: &[u8]) -> Result<(), Status> {
+    /// Follows the messages through the next chunk of a body with no limit, and says how
+    /// many began in it.
+    pub(crate) fn count(&mut self, chunk: &[u8]) -> u64 {
+        self.measure(chunk).unwrap_or_default()
+    }
+
+    /// Follows the messages through the next chunk of the body, and says how many began in
+    /// it (their prefixes read whole).
+    fn measure(&mut self, mut chunk: &[u8]) -> Result<u64, Status> {
+        let mut begun = 0;
         while !chunk.is_empty() {
             if self.message_left > 0 {
                 let skipped = self.message_left.min(chunk.len());
@@ -93,9 +116,10 @@ impl Messages {
                     )));
                 }
                 self.message_left = length;
+                begun += 1;
             }
         }
-        Ok(())
+        Ok(begun)
     }
 }
 
@@ -115,7 +139,10 @@ where
         if let Some(Ok(frame)) = &frame
             && let Some(chunk) = frame.data_ref()
         {
-            this.messages.measure(chunk)?;
+            let begun = this.messages.measure(chunk)?;
+            if let Some(received) = this.received {
+                received.received(begun);
+            }
         }
         Poll::Ready(frame)
     }
@@ -136,7 +163,9 @@ mod tests {
     /// Measures `chunks` in order against `limit`, as one body.
     fn measure(chunks: &[&[u8]], limit: usize) -> Result<(), Status> {
         let mut messages = Messages::new(limit);
-        chunks.iter().try_for_each(|chunk| messages.measure(chunk))
+        chunks
+            .iter()
+            .try_for_each(|chunk| messages.measure(chunk).map(drop))
     }
 
     fn message(length: u32) -> Vec<u8> {
@@ -152,6 +181,16 @@ mod tests {
         for split in 0..body.len() {
             let (a, b) = body.split_at(split);
             assert!(measure(&[a, b], 10).is_ok(), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn each_message_is_counted_once_in_any_chunking() {
+        let body = [message(10), message(0), message(3)].concat();
+        for split in 0..body.len() {
+            let (a, b) = body.split_at(split);
+            let mut messages = Messages::new(usize::MAX);
+            assert_eq!(messages.count(a) + messages.count(b), 3, "split at {split}");
         }
     }
 

@@ -1,13 +1,19 @@
-//! Watching every call from outside the services: how many calls are live, and one log line
-//! per call with its service, method, peer, request id, gRPC status and latency.
+//! Watching every call from outside the services: how many calls are live, the Prometheus
+//! metrics of each (`crate::metrics`), its place in a trace (`traceparent`), and one log
+//! line per call with its service, method, peer, trace id, gRPC status and latency.
 //!
 //! This is a tower layer around the whole server, so no handler has to remember to log or
-//! count. When a call ends, one `call` event is logged with all of its fields; `RUST_LOG`
-//! chooses what is shown (`RUST_LOG=warn` silences the per-call lines). At debug level
-//! (`RUST_LOG=grpc_tour=debug`) each call also gets a span, entered whenever its handler or
+//! count. When a call ends, one event is logged with all of its fields, under the target
+//! `grpc_tour::calls`. The server logs them with `--log-calls` (or when `RUST_LOG` enables
+//! that target); by default it does not, and the metrics count every call instead: a line
+//! per call cost the server a fifth of its calls a second (docs/observability.md).
+//!
+//! Each call belongs to a trace: the client's, when it sent a W3C `traceparent`, or a new
+//! one. Its log line and its span carry `trace_id` and `span_id`. At debug level
+//! (`RUST_LOG=grpc_tour=debug`) each call gets that span, entered whenever its handler or
 //! response stream runs, so that anything a handler logs says which call it belongs to. At
-//! the default level that span is never created: on a busy server it would cost more than
-//! the line itself (docs/performance.md has the figures).
+//! the default level the span is never created: on a busy server it would cost more than
+//! the line itself.
 //!
 //! A call is live from the moment its request arrives until its response body has been
 //! sent or dropped, which for a stream means until the last message went out or the client
@@ -36,6 +42,7 @@ use std::{
     time::Instant,
 };
 
+use bytes::Buf;
 use http::{HeaderMap, HeaderName, HeaderValue, uri::PathAndQuery};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -43,12 +50,19 @@ use tokio::sync::Notify;
 use tonic::Code;
 use tower_layer::Layer;
 use tower_service::Service;
-use tracing::Span;
+use tracing::{Level, Span};
 
-use crate::server::connection::ConnectionInfo;
+use crate::{
+    layers::{message_size::Messages, trace_context::TRACEPARENT, trace_context::TraceContext},
+    metrics::{MethodMetrics, Metrics},
+    server::connection::ConnectionInfo,
+};
 
-/// The header that carries a call's request id, from the client or made by the server.
+/// The header that carries a client's request id, which the server echoes and logs.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The target of the per-call log lines: `RUST_LOG=grpc_tour::calls=info` shows them.
+pub const CALLS: &str = "grpc_tour::calls";
 
 /// A gauge of the calls in progress, shared by the layer and anyone watching it.
 ///
@@ -93,21 +107,6 @@ impl LiveCalls {
         }
         self.0.changed.notify_waiters();
     }
-
-    fn begin<B>(&self, request: &http::Request<B>) -> Call {
-        self.count_in(true);
-        let request_id = request.headers().get(REQUEST_ID).cloned();
-        let path = request.uri().path_and_query().cloned();
-        Call {
-            span: tracing::debug_span!("call", path = path.as_ref().map(|p| p.as_str())),
-            started: Instant::now(),
-            path,
-            peer: peer(request),
-            request_id,
-            status: None,
-            live: self.clone(),
-        }
-    }
 }
 
 /// The client's address, which tonic records on every request it accepts, TLS or not.
@@ -118,13 +117,23 @@ fn peer<B>(request: &http::Request<B>) -> Option<SocketAddr> {
 /// The layer that watches every call; see the module documentation.
 #[derive(Debug, Clone, Default)]
 pub struct ObserveLayer {
+    watch: Watch,
+}
+
+/// What the layer records each call into.
+#[derive(Debug, Clone, Default)]
+struct Watch {
     live: LiveCalls,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl ObserveLayer {
-    /// A layer that counts its calls in `live`.
-    pub fn new(live: LiveCalls) -> Self {
-        ObserveLayer { live }
+    /// A layer that counts its calls in `live`, and records them in `metrics` if there are
+    /// any.
+    pub fn new(live: LiveCalls, metrics: Option<Arc<Metrics>>) -> Self {
+        ObserveLayer {
+            watch: Watch { live, metrics },
+        }
     }
 }
 
@@ -134,7 +143,30 @@ impl<S> Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ObserveService {
             inner,
+            watch: self.watch.clone(),
+        }
+    }
+}
+
+impl Watch {
+    fn begin<B>(&self, request: &mut http::Request<B>) -> Call {
+        self.live.count_in(true);
+        let method = self.metrics.as_ref().map(|metrics| {
+            let method = Arc::clone(metrics.method(request.uri().path()));
+            method.start();
+            // For the request body, whose messages `message_size` counts as they arrive.
+            request.extensions_mut().insert(Arc::clone(&method));
+            method
+        });
+        // What only a log line or a span shows is gathered only when one will be written.
+        let recorded =
+            tracing::enabled!(target: CALLS, Level::INFO) || tracing::enabled!(Level::DEBUG);
+        Call {
+            started: Instant::now(),
+            status: None,
             live: self.live.clone(),
+            metrics: method.map(|method| (method, Messages::new(usize::MAX))),
+            record: recorded.then(|| Box::new(Record::of(request))),
         }
     }
 }
@@ -143,7 +175,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Debug, Clone)]
 pub struct ObserveService<S> {
     inner: S,
-    live: LiveCalls,
+    watch: Watch,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ObserveService<S>
@@ -158,8 +190,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let call = self.live.begin(&request);
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let call = self.watch.begin(&mut request);
         ResponseFuture {
             inner: self.inner.call(request),
             call: Some(call),
@@ -167,52 +199,104 @@ where
     }
 }
 
-/// One call in progress. Dropping it ends the call: the gauge goes down and the line is
-/// logged, however the call ended.
+/// One call in progress. Dropping it ends the call: the gauge goes down, the metrics count
+/// it and the line is logged, however the call ended.
 struct Call {
-    /// At debug level, a span around everything the handler does, so that its own events
-    /// say which call they belong to. Off by default, and then free.
-    span: Span,
     started: Instant,
-    /// `/package.Service/Method`. Kept as the request had it (a cheap, shared copy), and
-    /// only formatted if the line is logged.
-    path: Option<PathAndQuery>,
-    peer: Option<SocketAddr>,
-    request_id: Option<HeaderValue>,
     /// The gRPC status, once the server has sent it.
     status: Option<Code>,
     live: LiveCalls,
+    /// The method's metrics, and where the response is in its messages, to count those
+    /// sent; `None` when the server keeps no metrics.
+    metrics: Option<(Arc<MethodMetrics>, Messages)>,
+    /// What the log line and the span show, when either is enabled.
+    record: Option<Box<Record>>,
 }
 
-impl Call {
-    fn note_status(&mut self, fields: &HeaderMap) {
-        if let Some(status) = fields.get("grpc-status") {
-            self.status = Some(Code::from_bytes(status.as_bytes()));
+/// A call as its log line and its span show it.
+struct Record {
+    /// At debug level, a span around everything the handler does, so that its own events
+    /// say which call they belong to.
+    span: Span,
+    /// `/package.Service/Method`, as the request had it (a cheap, shared copy).
+    path: Option<PathAndQuery>,
+    peer: Option<SocketAddr>,
+    /// The client's `x-request-id`, if it sent one.
+    request_id: Option<HeaderValue>,
+    /// This call's span in its trace: a child of the client's, or the first of a new trace.
+    trace: TraceContext,
+}
+
+impl Record {
+    fn of<B>(request: &http::Request<B>) -> Self {
+        let headers = request.headers();
+        let trace = headers
+            .get(TRACEPARENT)
+            .and_then(|parent| TraceContext::parse(parent.as_bytes()))
+            .map_or_else(TraceContext::new_trace, |parent| parent.child());
+        let path = request.uri().path_and_query().cloned();
+        Record {
+            span: tracing::debug_span!(
+                "call",
+                path = path.as_ref().map(|p| p.as_str()),
+                trace_id = %trace.trace_id_hex(),
+                span_id = %trace.span_id_hex(),
+            ),
+            path,
+            peer: peer(request),
+            request_id: headers.get(REQUEST_ID).cloned(),
+            trace,
         }
     }
 }
 
+impl Call {
+    fn note_status(&mut self, fields: &HeaderMap) {
+        if let Some(status) = fields.get(GRPC_STATUS) {
+            self.status = Some(Code::from_bytes(status.as_bytes()));
+        }
+    }
+
+    /// Enters the call's span, if it has one, until the guard is dropped.
+    fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.record.as_ref().map(|record| record.span.enter())
+    }
+}
+
+/// The field that carries a gRPC call's status, in the trailers or a trailers-only answer.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
 impl Drop for Call {
     fn drop(&mut self) {
+        let latency = self.started.elapsed();
+        if let Some((method, _)) = &self.metrics {
+            method.end(self.status, latency.as_secs_f64());
+        }
+        // After the metrics: whoever waits for the gauge to reach zero then finds every
+        // call counted.
         self.live.count_in(false);
+        let Some(record) = &self.record else { return };
         // One event with every field, rather than an info-level span per call: creating,
         // entering and closing a span costs more than the line itself.
-        let path = self.path.as_ref().map_or("", PathAndQuery::path);
+        let path = record.path.as_ref().map_or("", PathAndQuery::path);
         // A gRPC path is `/package.Service/Method`.
         let (service, method) = path
             .trim_start_matches('/')
             .split_once('/')
             .unwrap_or(("", path));
-        let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok());
-        let _inside = self.span.enter();
+        let request_id = record.request_id.as_ref().and_then(|id| id.to_str().ok());
+        let _inside = record.span.enter();
         tracing::info!(
+            target: CALLS,
             %service,
             %method,
-            peer = self.peer.map(tracing::field::display),
+            peer = record.peer.map(tracing::field::display),
+            trace_id = %record.trace.trace_id_hex(),
+            span_id = %record.trace.span_id_hex(),
             request_id = request_id.map(tracing::field::display),
             status = self.status.map(tracing::field::debug),
             // Whole microseconds: cheaper to write than a float, and easier to sum.
-            latency_us = self.started.elapsed().as_micros() as u64,
+            latency_us = latency.as_micros() as u64,
             "{}",
             if self.status.is_some() { "call" } else { "call ended by the client" },
         );
@@ -238,7 +322,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = {
-            let _inside = this.call.as_ref().map(|call| call.span.enter());
+            let _inside = this.call.as_ref().and_then(Call::enter);
             ready!(this.inner.poll(cx))?
         };
         let mut call = this.call.take();
@@ -268,13 +352,17 @@ impl<B: Body> Body for ObservedBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let frame = {
-            let _inside = this.call.as_ref().map(|call| call.span.enter());
+            let _inside = this.call.as_ref().and_then(Call::enter);
             ready!(this.inner.poll_frame(cx))
         };
-        if let (Some(Ok(frame)), Some(call)) = (&frame, this.call.as_mut())
-            && let Some(trailers) = frame.trailers_ref()
-        {
-            call.note_status(trailers);
+        if let (Some(Ok(frame)), Some(call)) = (&frame, this.call.as_mut()) {
+            if let Some(trailers) = frame.trailers_ref() {
+                call.note_status(trailers);
+            } else if let (Some(data), Some((method, messages))) =
+                (frame.data_ref(), call.metrics.as_mut())
+            {
+                method.sent(messages.count(data.chunk()));
+            }
         }
         Poll::Ready(frame)
     }

@@ -50,6 +50,15 @@ impl Notes {
     }
     // ANCHOR_END: notes
 
+    /// How many notes are kept, and their encoded size in bytes: this server's, or, in
+    /// Redis, every replica's.
+    pub async fn size(&self) -> Result<(u64, u64), Error> {
+        match self {
+            Notes::Memory(store) => Ok((store.len() as u64, store.bytes() as u64)),
+            Notes::Redis(store) => store.size().await,
+        }
+    }
+
     /// The in-memory store, if the notes are kept in memory.
     pub fn in_memory(&self) -> Option<&Arc<NoteStore>> {
         match self {

@@ -153,6 +153,19 @@ impl RedisNotes {
         })
     }
 
+    /// How many notes every replica has stored, and their bytes: the two counters the
+    /// script keeps.
+    pub async fn size(&self) -> Result<(u64, u64), Error> {
+        let mut connection = self.connection()?;
+        let (count, bytes): (Option<u64>, Option<u64>) = redis::cmd("MGET")
+            .arg(format!("{PREFIX}:count"))
+            .arg(format!("{PREFIX}:bytes"))
+            .query_async(&mut connection)
+            .await
+            .map_err(|error| self.failed(&error))?;
+        Ok((count.unwrap_or(0), bytes.unwrap_or(0)))
+    }
+
     /// The connection manager, made now if none has been made yet. It connects when first
     /// used, so this waits for nothing: it needs only to run inside the tokio runtime.
     fn connection(&self) -> Result<ConnectionManager, Error> {

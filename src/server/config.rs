@@ -34,6 +34,8 @@ pub struct Config {
     /// The name this server gives in the `x-served-by` header of every response, so that a
     /// client can see which replica answered; its address when `None`.
     pub replica_name: Option<String>,
+    /// Whether to keep Prometheus metrics of every call (`crate::metrics`).
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             replica_name: None,
+            metrics: false,
         }
     }
 }

@@ -37,9 +37,10 @@ pub use runtime::Runtime;
 use crate::{
     dune::Mentat,
     layers::{
-        NewRequestId, cutoff::CutoffLayer, message_size::limit_messages, observe::LiveCalls,
+        cutoff::CutoffLayer, message_size::limit_messages, observe::LiveCalls,
         observe::ObserveLayer,
     },
+    metrics::Metrics,
     proto::{
         self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
         summator_server::SummatorServer,
@@ -85,6 +86,7 @@ pub struct TourServer {
     route_guide: RouteGuide,
     notes: Notes,
     live: LiveCalls,
+    metrics: Option<Arc<Metrics>>,
     token: RequireToken,
     tls: Option<transport::ServerTlsConfig>,
     limits: Limits,
@@ -127,6 +129,9 @@ impl TourServer {
         Ok(TourServer {
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
             route_guide: RouteGuide::new(Arc::new(config.features), notes.clone()),
+            metrics: config
+                .metrics
+                .then(|| Arc::new(Metrics::new(notes.clone()))),
             notes,
             live: LiveCalls::default(),
             token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
@@ -144,6 +149,11 @@ impl TourServer {
     /// The gauge of calls in progress on this server.
     pub fn live_calls(&self) -> LiveCalls {
         self.live.clone()
+    }
+
+    /// This server's metrics, if it keeps them (`Config::metrics`).
+    pub fn metrics(&self) -> Option<Arc<Metrics>> {
+        self.metrics.clone()
     }
 
     /// Where this server keeps its chat notes.
@@ -205,8 +215,7 @@ impl TourServer {
         // Around every call, outermost first (src/layers/mod.rs says what each does).
         let max_message_size = limits.max_message_size;
         let layers = ServiceBuilder::new()
-            .set_x_request_id(NewRequestId)
-            .layer(ObserveLayer::new(self.live))
+            .layer(ObserveLayer::new(self.live, self.metrics))
             .propagate_x_request_id()
             .map_request(move |request| limit_messages(request, max_message_size))
             .layer(CutoffLayer::new(limits.max_deadline, grace_over.clone()))

@@ -13,7 +13,7 @@ use grpc_tour::{
     route_guide::landmarks::ARRAKEEN,
 };
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines},
     process::{Child, ChildStderr, Command},
 };
 use tonic::{Code, Request};
@@ -113,14 +113,16 @@ fn logged(log: &[String], fragments: &[&str]) -> bool {
 }
 
 #[tokio::test]
-async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigterm() {
+async fn with_log_calls_the_binary_logs_each_call_under_its_clients_trace_and_exits_zero_on_sigterm()
+ {
     let village = Point {
         latitude: 409_146_138,
         longitude: -746_188_906,
     };
     let mut file = tempfile::NamedTempFile::new().unwrap();
     write!(file, "{}", features_json(&[("Jefferson", village)])).unwrap();
-    let server = Running::start(&["--features", file.path().to_str().unwrap()]).await;
+    let server =
+        Running::start(&["--features", file.path().to_str().unwrap(), "--log-calls"]).await;
 
     let channel = connect::connect(&format!("http://{}", server.addr))
         .await
@@ -131,6 +133,10 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
     });
     sum.metadata_mut()
         .insert("x-request-id", "harkonnen-7".parse().unwrap());
+    // The client's span: the server's call is its child, in the same trace.
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    sum.metadata_mut()
+        .insert("traceparent", parent.parse().unwrap());
     let sum = SummatorClient::new(channel.clone()).sum(sum).await.unwrap();
     assert_eq!(sum.into_inner().value, 42.0);
     let feature = RouteGuideClient::new(channel)
@@ -147,6 +153,7 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
             &log,
             &[
                 "call service=tour.Summator method=Sum peer=127.0.0.1:",
+                "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=",
                 "request_id=harkonnen-7",
                 "latency_us=",
                 "status=Ok"
@@ -157,7 +164,12 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
     assert!(
         logged(
             &log,
-            &["service=tour.RouteGuide method=GetFeature", "status=Ok"]
+            &[
+                "service=tour.RouteGuide method=GetFeature",
+                // A call that came without a trace starts one.
+                "trace_id=",
+                "status=Ok"
+            ]
         ),
         "{log:#?}"
     );
@@ -171,7 +183,14 @@ async fn the_binary_serves_a_feature_file_logs_each_call_and_exits_zero_on_sigte
 async fn sigterm_with_a_chat_open_ends_it_after_the_grace_period_and_exits_zero() {
     // The chat is open, not stalled: it ends with its status at the grace period, never by
     // its connection closing.
-    let server = Running::start(&["--grace-period", "300ms", "--stalled-grace", "10s"]).await;
+    let server = Running::start(&[
+        "--grace-period",
+        "300ms",
+        "--stalled-grace",
+        "10s",
+        "--log-calls",
+    ])
+    .await;
     let channel = connect::connect(&format!("http://{}", server.addr))
         .await
         .unwrap();
@@ -251,6 +270,70 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
 }
 
 #[tokio::test]
+async fn an_examples_trace_id_is_the_one_in_the_servers_line_for_its_call() {
+    let server = Running::start(&["--log-calls"]).await;
+    let url = format!("http://{}", server.addr);
+    let output = Command::new(crate::examples::example("summator"))
+        .args(["--server", &url])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stderr).unwrap();
+    assert!(crate::examples::is_trace(printed.trim_end()), "{printed}");
+    let trace_id = &printed.trim_end()["(trace_id=".len()..][..32];
+
+    let (success, log) = server.terminate().await;
+    assert!(success, "{log:#?}");
+    assert!(
+        logged(
+            &log,
+            &["method=Sum", &format!("trace_id={trace_id} "), "status=Ok"]
+        ),
+        "{trace_id} in {log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_addr_serves_prometheus_text_over_plain_http() {
+    let mut server = Running::start(&["--metrics-addr", "127.0.0.1:0"]).await;
+    let metrics_addr = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let line = server.log.next_line().await.unwrap().unwrap();
+            if let Some(rest) = line.split(" metrics=").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+    })
+    .await
+    .expect("the server logs where its metrics are");
+    server.two_plus_three().await;
+    server.two_plus_three().await;
+
+    // What Prometheus sends, over a plain socket: HTTP/1.1, then the connection closed.
+    let mut http = tokio::net::TcpStream::connect(&metrics_addr).await.unwrap();
+    let request =
+        format!("GET /metrics HTTP/1.1\r\nHost: {metrics_addr}\r\nConnection: close\r\n\r\n");
+    http.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(PATIENCE, http.read_to_string(&mut answer))
+        .await
+        .expect("the metrics arrive")
+        .unwrap();
+
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{answer}"
+    );
+    let ok = r#"grpc_server_handled_total{grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="OK"} 2"#;
+    assert!(answer.lines().any(|line| line == ok), "{answer}");
+    assert!(answer.trim_end().ends_with("# EOF"), "{answer}");
+    let (success, log) = server.terminate().await;
+    assert!(success, "{log:#?}");
+}
+
+#[tokio::test]
 async fn both_runtimes_serve() {
     for runtime in ["current-thread", "multi-thread"] {
         let server = Running::start(&["--runtime", runtime]).await;
@@ -258,6 +341,8 @@ async fn both_runtimes_serve() {
         assert_eq!(sum.into_inner().value, 5.0, "{runtime}");
         let (success, log) = server.terminate().await;
         assert!(success, "{runtime}: {log:#?}");
+        // By default, no line per call: only --log-calls adds them.
+        assert!(!logged(&log, &["call service="]), "{runtime}: {log:#?}");
     }
 }
 
@@ -309,7 +394,7 @@ async fn out_of_file_descriptors_the_server_waits_and_then_serves_again() {
 #[tokio::test]
 async fn a_stalled_stderr_never_stalls_a_call() {
     // Nobody reads the server's stderr past its address: the pipe fills, then the buffer.
-    let mut server = Running::start(&["--log-buffer-lines", "100"]).await;
+    let mut server = Running::start(&["--log-buffer-lines", "100", "--log-calls"]).await;
     let channel = connect::connect(&format!("http://{}", server.addr))
         .await
         .unwrap();

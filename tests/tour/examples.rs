@@ -27,7 +27,7 @@ use crate::support::{
     spawn_server_with_features, spawn_test_server, test_config,
 };
 
-fn example(name: &str) -> PathBuf {
+pub fn example(name: &str) -> PathBuf {
     // Tests run from target/<profile>/deps; cargo puts examples in target/<profile>/examples.
     let exe = std::env::current_exe().unwrap();
     let path = exe
@@ -61,8 +61,22 @@ async fn stdout_of(server: &TestServer, name: &str, args: &[&str]) -> String {
     let output = run(name, &all).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{name} failed: {stderr}");
-    assert_eq!(stderr, "", "{name} complained");
+    let (traces, complaints): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| is_trace(l));
+    assert!(complaints.is_empty(), "{name} complained: {stderr}");
+    // Each call's trace id, but for the wire view, which shows the bare protocol.
+    assert!(
+        !traces.is_empty() || name == "wire",
+        "{name} printed no trace id"
+    );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// Whether `line` is what an example prints of the trace it sends: `(trace_id=` and 32
+/// lower-case hex digits.
+pub fn is_trace(line: &str) -> bool {
+    line.strip_prefix("(trace_id=")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[tokio::test]
@@ -179,13 +193,15 @@ async fn an_example_pointed_at_a_server_that_is_not_there_fails_in_one_line() {
     assert_eq!(output.stdout, b"");
 }
 
-/// Runs an example that should fail, and returns its one line of stderr.
+/// Runs an example that should fail, and returns its one line of stderr (beside the trace id
+/// it prints if it got as far as a call).
 async fn failure_of(name: &str, args: &[&str]) -> String {
     let output = run(name, args).await;
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(!output.status.success(), "{name} succeeded: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    stderr
+    let said: Vec<&str> = stderr.lines().filter(|l| !is_trace(l)).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    format!("{}\n", said[0])
 }
 
 #[tokio::test]

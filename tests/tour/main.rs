@@ -19,6 +19,7 @@ mod in_memory;
 mod limits;
 mod list_features;
 mod metadata;
+mod metrics;
 mod record_route;
 mod redis;
 mod reflection;

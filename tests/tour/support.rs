@@ -8,6 +8,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use grpc_tour::{
     connect,
     layers::observe::LiveCalls,
+    metrics::Metrics,
     proto::{
         Point, Rectangle, RouteNote, dune_client::DuneClient, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
@@ -31,6 +32,8 @@ pub struct TestServer {
     pub url: String,
     pub live: LiveCalls,
     pub notes: Arc<NoteStore>,
+    /// The server's metrics, when its configuration asked for them.
+    pub metrics: Option<Arc<Metrics>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -73,6 +76,7 @@ pub async fn spawn_server(config: Config) -> TestServer {
     // them in Redis: the Redis tests read Redis itself).
     let notes = server.notes().in_memory().cloned().unwrap_or_default();
     let live = server.live_calls();
+    let metrics = server.metrics();
     let (shutdown, signal) = oneshot::channel::<()>();
     let task = tokio::spawn(server.serve(listener, async {
         let _ = signal.await;
@@ -82,6 +86,7 @@ pub async fn spawn_server(config: Config) -> TestServer {
         url: format!("http://{addr}"),
         live,
         notes,
+        metrics,
         shutdown: Some(shutdown),
         task,
     }
