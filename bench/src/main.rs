@@ -12,10 +12,11 @@
 //! pipelined (notes/s) and one note at a time (round trips/s, latency).
 //!
 //! `compare` starts each server itself, pinned to core 0 while the load runs on core 1:
-//! grpc-tour as shipped, grpc-tour without its per-call log line, grpc-tour on a
-//! multi-thread runtime, the smallest tonic server of `Sum` (`src/minimal_tonic.rs`, the
-//! floor) and the Python grpcio server of `interop/python`. It adds h2load against `Sum` and the servers' memory with
-//! 1000 chats open, repeats it all `--runs` times, and prints the medians, the ratios and
+//! grpc-tour as shipped (with its metrics on), grpc-tour without metrics, with a log line
+//! per call, and on a multi-thread runtime, the smallest tonic server of `Sum`
+//! (`src/minimal_tonic.rs`, the floor), gRPC C++ serving `Sum` (`bench/cpp/`, the peer to
+//! beat) and the Python grpcio server of `interop/python` (a reference). It adds h2load
+//! against `Sum` and the servers' memory with 1000 chats open, repeats it all `--runs` times, and prints the medians, the ratios and
 //! the targets of docs/performance.md, and draws the plot. Nothing here is part of the
 //! test suite: tests never assert on time.
 
@@ -323,7 +324,8 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
         .context("no project dir")?;
     let tour = release.join("grpc-tour");
     let features = features_file.display().to_string();
-    let tour_args = |more: &[&str]| -> Vec<String> {
+    // The server as shipped, with its metrics on (they are off unless asked for).
+    let tour_args = |more: &[&str], metrics: bool| -> Vec<String> {
         let mut args: Vec<String> = ["--addr", "127.0.0.1:0", "--features", &features]
             .map(String::from)
             .to_vec();
@@ -338,6 +340,9 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
             ]
             .map(String::from),
         );
+        if metrics {
+            args.extend(["--metrics-addr", "127.0.0.1:0"].map(String::from));
+        }
         args.extend(more.iter().map(|s| s.to_string()));
         args
     };
@@ -345,18 +350,28 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
         Contender {
             name: "grpc-tour",
             program: tour.clone(),
-            args: tour_args(&[]),
+            args: tour_args(&[], true),
             env: vec![],
             serves_streams: true,
             measure_memory: true,
             chats_only: false,
         },
         Contender {
-            name: "no call log",
+            name: "no metrics",
             program: tour.clone(),
-            args: tour_args(&[]),
-            // Everything as shipped but the one line per call.
-            env: vec![("RUST_LOG", "info,grpc_tour::layers=warn".to_owned())],
+            // As shipped, but without --metrics-addr: what the metrics cost.
+            args: tour_args(&[], false),
+            env: vec![],
+            serves_streams: false,
+            measure_memory: false,
+            chats_only: false,
+        },
+        Contender {
+            name: "call log",
+            program: tour.clone(),
+            // As shipped, with a log line per call: what the line costs.
+            args: tour_args(&["--log-calls"], true),
+            env: vec![],
             serves_streams: false,
             measure_memory: false,
             chats_only: false,
@@ -364,7 +379,7 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
         Contender {
             name: "multi-thread",
             program: tour.clone(),
-            args: tour_args(&["--runtime", "multi-thread"]),
+            args: tour_args(&["--runtime", "multi-thread"], true),
             env: vec![],
             serves_streams: false,
             measure_memory: false,
@@ -384,12 +399,26 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
         contenders.push(Contender {
             name: "notes in Redis",
             program: tour.clone(),
-            args: tour_args(&["--notes", url]),
+            args: tour_args(&["--notes", url], true),
             env: vec![],
             serves_streams: true,
             measure_memory: false,
             chats_only: true,
         });
+    }
+    let cpp = release.join("grpc-cpp-sum");
+    if cpp.exists() {
+        contenders.push(Contender {
+            name: "gRPC C++",
+            program: cpp,
+            args: vec!["--addr".into(), "127.0.0.1:0".into()],
+            env: vec![],
+            serves_streams: false,
+            measure_memory: false,
+            chats_only: false,
+        });
+    } else {
+        eprintln!("(no gRPC C++: bench/cpp/build makes it, with Debian's libgrpc++-dev)");
     }
     let python = root.join("target/interop/venv/bin/python");
     if python.exists() {
