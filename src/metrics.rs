@@ -97,6 +97,7 @@ pub struct MethodMetrics {
     in_progress: Gauge,
 }
 
+// ANCHOR: record
 impl MethodMetrics {
     /// A call has begun.
     pub fn start(&self) {
@@ -123,6 +124,7 @@ impl MethodMetrics {
         self.sent.inc_by(count);
     }
 }
+// ANCHOR_END: record
 
 /// Every metric of one server, and the registry that writes them out.
 #[derive(Debug)]

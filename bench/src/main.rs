@@ -264,9 +264,23 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
         .map(|c| report::Measured::new(c.name))
         .collect();
     for run in 1..=runs {
-        for (contender, measured) in contenders.iter().zip(&mut results) {
+        // Each run starts with the next contender, so that none is always first (or always
+        // right after the same one): on a shared machine, a figure's place in the run
+        // moves it by more than some of the differences measured.
+        let count = contenders.len();
+        for index in (0..count).map(|i| (i + run - 1) % count) {
+            let (contender, measured) = (&contenders[index], &mut results[index]);
             eprintln!("run {run} of {runs}: {}", contender.name);
             let log = logs.join(format!("{}.log", contender.name.replace([' ', ','], "-")));
+            if contender.measure_memory {
+                // On a server of its own: a server that has held 1000 chats serves about
+                // an eighth fewer calls a second after, so the throughput figures get a
+                // fresh one.
+                let server = Running::start(contender, &log)?;
+                measured.memory_at_rest.push(server.memory()?.0);
+                let (_, peak) = compare::memory_with_chats(&server, args.chats)?;
+                measured.memory_with_chats.push(peak);
+            }
             let server = Running::start(contender, &log)?;
             if contender.chats_only {
                 if let Some(redis) = &redis {
@@ -276,11 +290,6 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
                 chats.push("--chats-only".to_owned());
                 measured.runs.push(compare::load(&server.addr, &chats)?);
                 continue;
-            }
-            if contender.measure_memory {
-                measured.memory_at_rest.push(server.memory()?.0);
-                let (_, peak) = compare::memory_with_chats(&server, args.chats)?;
-                measured.memory_with_chats.push(peak);
             }
             let mut figures = Vec::new();
             if h2load_found {

@@ -13,7 +13,7 @@
 //! Reading the prefixes also counts the messages, for the metrics
 //! (`grpc_server_msg_received_total`): the observe layer leaves the call's
 //! [`MethodMetrics`] in the request's extensions, and the count goes there. The same
-//! [`Messages`] counts the response's messages for it (`grpc_server_msg_sent_total`).
+//! `Messages` counts the response's messages for it (`grpc_server_msg_sent_total`).
 
 use std::{
     pin::Pin,

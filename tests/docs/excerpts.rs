@@ -24,10 +24,10 @@ use regex::Regex;
 use crate::markdown::{self, CodeBlock, Page, root};
 
 /// Languages whose code blocks must all be excerpts: the docs write none of it freehand.
-const QUOTED_LANGUAGES: [&str; 5] = ["rust", "protobuf", "toml", "python", "nginx"];
+const QUOTED_LANGUAGES: [&str; 6] = ["rust", "protobuf", "toml", "python", "nginx", "yaml"];
 
 /// Where anchors may be, and so where the check looks for regions nobody quotes.
-const SOURCES: [&str; 10] = [
+const SOURCES: [&str; 11] = [
     "src",
     "docs/build-it-yourself",
     "examples",
@@ -35,6 +35,7 @@ const SOURCES: [&str; 10] = [
     "protos",
     "interop",
     "proxy",
+    "prometheus",
     "build.rs",
     "Cargo.toml",
     ".ci",
