@@ -26,7 +26,7 @@ const HEX_BYTES: usize = 12;
 
 /// Header fields that the tour's own layers add, and which layer.
 const TOUR_HEADERS: [(&str, &str); 2] = [
-    ("x-request-id", "the client's, echoed by the tour's request-id layer"),
+    ("x-request-id", "echoed by the tour's request-id layer"),
     ("x-served-by", "added by the tour's replica-name layer"),
 ];
 
