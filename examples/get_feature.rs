@@ -13,7 +13,6 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use grpc_tour::layers::trace_context::TraceContext;
 use grpc_tour::proto::{Point, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status, transport::Channel};
 
@@ -70,13 +69,15 @@ async fn show_feature_at(
 ) -> Result<(), Box<dyn Error>> {
     let mut request = Request::new(point);
     request.set_timeout(DEADLINE);
-    // A new trace, in W3C's `traceparent` header: the server's log line for this call
-    // (`--log-calls`) has the same trace_id.
-    let trace = TraceContext::new_trace();
+    // A new trace, in W3C's `traceparent` header (version 00, a random trace id and span
+    // id, sampled): the server's log line for this call (`--log-calls`) has the same
+    // trace_id.
+    let trace_id: u128 = rand::random();
+    let traceparent = format!("00-{trace_id:032x}-{:016x}-01", rand::random::<u64>());
     request
         .metadata_mut()
-        .insert("traceparent", trace.to_string().parse()?);
-    eprintln!("(trace_id={})", trace.trace_id_hex());
+        .insert("traceparent", traceparent.parse()?);
+    eprintln!("(trace_id={trace_id:032x})");
     let feature = guide
         .get_feature(request)
         .await

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! This file only turns flags into a [`Config`], binds the address and serves until Ctrl-C
-//! or SIGTERM; everything else lives in the library. `RUST_LOG` sets what is logged
-//! (default `info`: start-up, shutdown and trouble; `--log-calls` adds one line per call).
+//! or SIGTERM; everything else lives in the library. By default the server logs start-up,
+//! shutdown and trouble; `--log-calls` adds one line per call. `RUST_LOG`, when set, alone
+//! decides what is logged (the call lines are info events of `grpc_tour::calls`).
 
 use std::{
     io::{BufWriter, IsTerminal},
@@ -91,7 +92,8 @@ struct Args {
 
     /// Logs one line per call: service, method, peer, trace id, status and latency. Off by
     /// default, as on a busy server it costs a fifth of the calls a second; the metrics
-    /// count every call either way. (`RUST_LOG=grpc_tour::calls=info` does the same.)
+    /// count every call either way. (A RUST_LOG that enables info, such as `info`, shows
+    /// them too: the lines are the target `grpc_tour::calls`.)
     #[arg(long)]
     log_calls: bool,
 

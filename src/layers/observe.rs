@@ -4,8 +4,8 @@
 //!
 //! This is a tower layer around the whole server, so no handler has to remember to log or
 //! count. When a call ends, one event is logged with all of its fields, under the target
-//! `grpc_tour::calls`. The server logs them with `--log-calls` (or when `RUST_LOG` enables
-//! that target); by default it does not, and the metrics count every call instead: a line
+//! `grpc_tour::calls`. The server logs them with `--log-calls` (or when a `RUST_LOG` it is
+//! given enables that target); by default it does not, and the metrics count every call instead: a line
 //! per call cost the server a fifth of its calls a second (docs/observability.md).
 //!
 //! Each call belongs to a trace: the client's, when it sent a W3C `traceparent`, or a new
