@@ -130,7 +130,7 @@ impl MethodMetrics {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    /// By path, sorted: a dozen paths are found faster by halving than by hashing.
+    /// By path, sorted: ten paths are found faster by halving than by hashing.
     methods: Vec<(String, Arc<MethodMetrics>)>,
     unknown: Arc<MethodMetrics>,
     notes: Notes,
