@@ -21,7 +21,7 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use grpc_tour::proto::{WeFoundHim, dune_client::DuneClient};
+use grpc_tour::lesson::proto::{WeFoundHim, dune_client::DuneClient};
 use tonic::{Code, Request, Status, TimeoutExpired};
 
 /// Asks the Dune service whether someone is the Muad'Dib.
@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // grpc-tour: `--server`, or the default server, or one started in this process.
-    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut mentat = DuneClient::new(channel);
 
     println!("Soldier: we found {}. Is it the Muad'Dib?", args.name);

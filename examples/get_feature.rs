@@ -13,7 +13,7 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use grpc_tour::proto::{Point, route_guide_client::RouteGuideClient};
+use grpc_tour::lesson::proto::{Point, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status, transport::Channel};
 
 /// How long each call may take.
@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // grpc-tour: `--server`, or the default server, or one started in this process.
-    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
     for point in [ARRAKEEN, OPEN_DESERT] {
         show_feature_at(&mut guide, point).await?;

@@ -16,7 +16,7 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use grpc_tour::proto::{Point, Rectangle, route_guide_client::RouteGuideClient};
+use grpc_tour::lesson::proto::{Point, Rectangle, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status, codec::CompressionEncoding};
 
 /// How long the whole call may take: the server ends the stream at the deadline, however
@@ -65,7 +65,7 @@ async fn main() -> ExitCode {
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // grpc-tour: `--server`, or the default server, or one started in this process.
-    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
     if let Some(encoding) = args.compress {
         guide = guide.send_compressed(encoding).accept_compressed(encoding);

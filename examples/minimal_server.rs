@@ -9,23 +9,19 @@
 //!
 //! This is the whole of what a gRPC server needs: a listener, and one generated
 //! `...Server` wrapper per service around the type that implements it. The grpc-tour binary
-//! (`src/main.rs`, `src/server/mod.rs`) serves the same services with what production adds
+//! (`src/main.rs`, `src/production/`) serves the same services with what production adds
 //! around them: health checks, reflection, limits, deadlines, a log line per call, a
 //! graceful shutdown.
 
 use std::{error::Error, sync::Arc};
 
-use grpc_tour::{
+use grpc_tour::lesson::{
     dune::Mentat,
     proto::{
         dune_server::DuneServer, route_guide_server::RouteGuideServer,
         summator_server::SummatorServer,
     },
-    route_guide::{
-        RouteGuide,
-        features::FeatureDb,
-        notes::{NoteStore, Notes},
-    },
+    route_guide::{RouteGuide, features::FeatureDb, notes::NoteStore},
     summator::Summator,
 };
 use tokio::net::TcpListener;
@@ -41,7 +37,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         listener.local_addr()?
     );
 
-    let notes = Notes::Memory(Arc::new(NoteStore::default()));
+    let notes = Arc::new(NoteStore::default());
     let route_guide = RouteGuide::new(Arc::new(FeatureDb::embedded()), notes);
     Server::builder()
         .add_service(SummatorServer::new(Summator))

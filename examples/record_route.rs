@@ -15,7 +15,7 @@ use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::{StreamExt, stream};
-use grpc_tour::proto::{Point, route_guide_client::RouteGuideClient};
+use grpc_tour::lesson::proto::{Point, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status};
 
 /// How long the whole route may take to record.
@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // grpc-tour: `--server`, or the default server, or one started in this process.
-    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
 
     // The request is a stream: each point is sent when the stream yields it.

@@ -17,7 +17,7 @@ use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use futures::{StreamExt, stream};
-use grpc_tour::proto::{Point, RouteNote, route_guide_client::RouteGuideClient};
+use grpc_tour::lesson::proto::{Point, RouteNote, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status};
 
 /// How long the whole chat may take: the server ends it at the deadline.
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // grpc-tour: `--server`, or the default server, or one started in this process.
-    let channel = grpc_tour::connect::channel(args.server.as_deref()).await?;
+    let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
 
     let notes = [

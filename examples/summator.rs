@@ -18,7 +18,7 @@
 use std::{error::Error, fs, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
-use grpc_tour::proto::{SumRequest, summator_client::SummatorClient};
+use grpc_tour::lesson::proto::{SumRequest, summator_client::SummatorClient};
 use tonic::{
     Request, Status,
     codec::CompressionEncoding,
@@ -107,7 +107,7 @@ async fn client(
     let channel = match &args.ca {
         None => {
             // grpc-tour: `--server`, or the default server, or one started in this process.
-            grpc_tour::connect::channel(args.server.as_deref()).await?
+            grpc_tour::lesson::connect::channel(args.server.as_deref()).await?
         }
         // TLS, with tonic's own `Endpoint`: a TLS server is never started in-process.
         Some(ca) => {

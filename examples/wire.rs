@@ -21,11 +21,13 @@ use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::{Parser, ValueEnum};
 use grpc_tour::{
-    proto::{
-        Point, Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
-        summator_client::SummatorClient,
+    lesson::{
+        proto::{
+            Point, Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+            summator_client::SummatorClient,
+        },
+        route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
     },
-    route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
     wire::{Direction, Relay, What, timeline::LEGEND, timeline::Timeline},
 };
 use tokio::sync::{mpsc, watch};
@@ -153,7 +155,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let server = match args.server {
         Some(url) => url,
         None => {
-            let url = grpc_tour::connect::spawn_in_process().await?;
+            let url = grpc_tour::lesson::connect::spawn_in_process().await?;
             eprintln!("(watching a tour server started in this process at {url})");
             url
         }

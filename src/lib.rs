@@ -14,38 +14,27 @@
 //!
 //! # Layout
 //!
-//! Layers point one way: proto <- services <- server <- binary and examples.
+//! The crate has two wings and a tool, and the folders say which is which:
 //!
-//! The learner's path, in the order to read it:
+//! - [`lesson`] (`src/lesson/`): gRPC in plain tonic, what a learner reads and copies. The
+//!   generated code, the three services, their one error type, and the examples' one line
+//!   that reaches a server. It imports nothing from the other two.
+//! - [`production`] (`src/production/`): what the operator's server adds around the same
+//!   services: limits, deadlines over whole streams, a graceful shutdown, health,
+//!   reflection, metrics, TLS, a token, balancing, notes shared in Redis. It uses the lesson;
+//!   the lesson never uses it.
+//! - [`wire`] (`src/wire/`): a tool, not a pattern to copy: a relay that prints every
+//!   HTTP/2 frame of a call (`cargo run --example wire`).
+//! - [`protocol`]: the little of gRPC's wire format that the production server and the wire
+//!   tool both read: the 5-byte message prefix and the methods of the descriptor sets.
 //!
-//! - [`proto`]: the code generated from the proto, included once for everyone.
-//! - [`summator`], [`dune`], [`route_guide`]: one module per service; each handler is a thin
-//!   wrapper over plain functions that are tested without a server.
-//! - [`error`]: the one error type of the services, and how it becomes a gRPC status.
-//! - `examples/minimal_server.rs`: the three services on tonic's `Server`, and nothing else.
-//! - `examples/*.rs`: one client per kind of RPC, in plain tonic but for one line,
-//!   [`connect::channel`], which reaches `--server` or starts a server in-process.
-//! - [`wire`]: a relay between a client and a server that reads every HTTP/2 frame both
-//!   ways; `examples/wire.rs` prints seven calls through it (one of each kind, and three
-//!   that go wrong), frame by frame.
+//! Imports point one way: `lesson` <- `protocol` <- `production`, `wire`; and the binary
+//! (`src/main.rs`: flags, bind, [`production::server::TourServer::serve`]) on top.
 //!
-//! The operator's rooms, what production and scale add around it:
-//!
-//! - [`server`]: all services in one tonic server, with health checks, reflection, limits,
-//!   compression, TLS and a bearer token, run on a listener until a graceful shutdown.
-//! - [`layers`]: what wraps every call: the live-call gauge, metrics, trace ids and the
-//!   call log line, the message size limit, deadlines and the shutdown cutoff.
-//! - [`metrics`]: each method's calls, statuses, latency and messages, for Prometheus to
-//!   scrape (`--metrics-addr`).
-//! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
-//! - [`balance`]: one channel over several replicas, tracked by their health checks, and
-//!   retries where they are safe.
-//! - [`route_guide::redis_notes`]: RouteChat's notes in Redis (`--notes redis://...`), so
-//!   that every replica tells the same story.
-//! - `bench/`: the benchmark, a crate of its own in the workspace.
-//!
-//! The binary (`src/main.rs`) only parses flags, binds the address and calls
-//! [`server::TourServer::serve`].
+//! Outside `src/`: `examples/` holds one client per kind of RPC and the smallest server
+//! (the lesson), `examples/production_client.rs` and `examples/load_balance/` (what a
+//! production client adds), and `examples/wire.rs` (the tool); `bench/` is the benchmark,
+//! a crate of its own.
 //!
 //! # The walkthrough
 //!
@@ -56,15 +45,7 @@
 
 #![warn(missing_docs)]
 
-pub mod balance;
-pub mod connect;
-pub mod dune;
-pub mod error;
-pub mod layers;
-pub mod metrics;
-pub mod proto;
-pub mod route_guide;
-pub mod server;
-pub mod summator;
-pub mod tls;
+pub mod lesson;
+pub mod production;
+pub mod protocol;
 pub mod wire;

@@ -23,9 +23,12 @@ use std::{
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use grpc_tour::{
-    route_guide::{features::FeatureDb, notes},
-    server::{Config, Limits, NoteHome, Runtime, TourServer},
-    tls::{ServerTlsFiles, Throwaway},
+    lesson::route_guide::{features::FeatureDb, notes},
+    production::{
+        notes::NoteHome,
+        server::{Config, Limits, Runtime, TourServer},
+        tls::{ServerTlsFiles, Throwaway},
+    },
 };
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::ErrorCounter;
@@ -212,7 +215,7 @@ async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
     );
     if let Some((listener, metrics)) = metrics {
         tracing::info!(metrics = %listener.local_addr()?, "Prometheus metrics on /metrics");
-        tokio::spawn(grpc_tour::metrics::serve(listener, metrics));
+        tokio::spawn(grpc_tour::production::metrics::serve(listener, metrics));
     }
     server.serve(listener, shutdown).await?;
     tracing::info!("stopped");

@@ -13,7 +13,7 @@ use std::{path::Path, process::Command, time::Duration};
 
 use anyhow::{Context, bail, ensure};
 use bytes::{BufMut, Bytes, BytesMut};
-use grpc_tour::proto::{SumRequest, SumResponse};
+use grpc_tour::lesson::proto::{SumRequest, SumResponse};
 use hdrhistogram::Histogram;
 use prost::Message;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use futures::{StreamExt, channel::mpsc, stream};
-use grpc_tour::{
+use grpc_tour::lesson::{
     connect,
     proto::{
         Point, Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,

@@ -32,7 +32,7 @@ use std::{
 
 use anyhow::{Context, ensure};
 use clap::{Args, Parser, Subcommand};
-use grpc_tour::proto::Point;
+use grpc_tour::lesson::proto::Point;
 use std::io::Read;
 
 use compare::{Contender, Running};

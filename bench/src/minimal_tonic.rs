@@ -12,11 +12,11 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use grpc_tour::{
-    proto::{
+    lesson::proto::{
         SumRequest, SumResponse,
         summator_server::{Summator, SummatorServer},
     },
-    server::Runtime,
+    production::server::Runtime,
 };
 use tokio::net::TcpListener;
 use tonic::{

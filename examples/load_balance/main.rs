@@ -12,7 +12,7 @@
 //! reply names its replica in `x-served-by`. A third of the way through, one in-process
 //! replica is killed: its health watch breaks, it leaves the channel, and the calls that
 //! were already on their way to it fail with `UNAVAILABLE` and are retried on the others.
-//! Both calls made here are safe to retry (see `grpc_tour::balance::Retry`).
+//! Both calls made here are safe to retry (see `grpc_tour::production::balance::Retry`).
 //!
 //! Then one chat through each replica still standing (through a proxy: as many chats as
 //! `--replicas` says, which the proxy spreads), each leaving a note at one new point. Whether
@@ -20,7 +20,7 @@
 //! `--notes redis://...` they do, in memory they do not.
 //!
 //! The pattern (the balanced channel, its health tracking, the retry rule) is the library's
-//! `grpc_tour::balance`; the in-process replicas and the tally of where calls went are this
+//! `grpc_tour::production::balance`; the in-process replicas and the tally of where calls went are this
 //! example's own bookkeeping, in `replica.rs` and `tally.rs` beside this file.
 
 mod replica;
@@ -31,14 +31,19 @@ use std::{process::ExitCode, time::Duration};
 use clap::Parser;
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    balance::{Retry, balanced_channel, spec_codes, with_retries},
-    connect,
-    proto::{
-        Point, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
-        summator_client::SummatorClient,
+    lesson::{
+        connect,
+        proto::{
+            Point, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+            summator_client::SummatorClient,
+        },
+        route_guide::landmarks::ARRAKEEN,
     },
-    route_guide::landmarks::ARRAKEEN,
-    server::{Config, NoteHome},
+    production::{
+        balance::{Retry, balanced_channel, spec_codes, with_retries},
+        notes::NoteHome,
+        server::Config,
+    },
 };
 use tonic::Request;
 

@@ -3,8 +3,8 @@
 
 use std::io;
 
-use grpc_tour::{
-    route_guide::notes::Notes,
+use grpc_tour::production::{
+    notes::Notes,
     server::{Config, TourServer},
 };
 use tokio::{net::TcpListener, sync::oneshot};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use grpc_tour::{balance::Attempted, server::SERVED_BY};
+use grpc_tour::production::{balance::Attempted, server::SERVED_BY};
 
 /// What a run of calls over a balanced channel did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

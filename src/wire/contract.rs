@@ -11,7 +11,7 @@ use std::{collections::HashMap, fmt::Debug};
 use prost::Message;
 use prost_types::FileDescriptorSet;
 
-use crate::proto;
+use crate::lesson::proto;
 
 /// One method of the contract, as its descriptor describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! (`#` instead of `//` in TOML and Python). A page quotes it with a comment right before
-//! the code block, `<!-- excerpt: src/summator.rs#sum_handler -->`; the block must then
+//! the code block, `<!-- excerpt: src/lesson/summator.rs#sum_handler -->`; the block must then
 //! equal the region, minus its common indent and any anchor lines nested in it.
 //!
 //! Generated code has no anchors, so `<!-- excerpt: $OUT_DIR/tour.rs -->` (no region)

@@ -6,7 +6,7 @@
 use std::{pin::Pin, time::Duration};
 
 use futures::Stream;
-use grpc_tour::proto::{
+use grpc_tour::lesson::proto::{
     Feature, Point, Rectangle, RouteNote, RouteSummary,
     route_guide_client::RouteGuideClient,
     route_guide_server::{RouteGuide, RouteGuideServer},
@@ -109,7 +109,7 @@ async fn the_producer_task_ends_when_its_client_hangs_up() {
             .add_service(RouteGuideServer::new(guide))
             .serve_with_incoming(TcpIncoming::from(listener)),
     );
-    let channel = grpc_tour::connect::connect(&url).await.unwrap();
+    let channel = grpc_tour::lesson::connect::connect(&url).await.unwrap();
     let mut features = RouteGuideClient::new(channel)
         .list_features(everywhere())
         .await

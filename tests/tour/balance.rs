@@ -4,12 +4,14 @@
 
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    balance::{Retry, SpecCodes, balanced_channel, spec_codes, with_retries},
-    proto::{
+    lesson::proto::{
         RouteNote, SumRequest, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
-    server::{Config, TourServer},
+    production::{
+        balance::{Retry, SpecCodes, balanced_channel, spec_codes, with_retries},
+        server::{Config, TourServer},
+    },
 };
 use std::{
     collections::BTreeSet,
@@ -21,7 +23,7 @@ use std::{
 };
 
 use futures::Stream;
-use grpc_tour::{balance::Trackers, summator::Summator};
+use grpc_tour::{lesson::summator::Summator, production::balance::Trackers};
 use tokio::{net::TcpListener, sync::Notify};
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tonic_health::pb::{
@@ -237,9 +239,7 @@ async fn a_replica_whose_watch_merely_ends_stays_in_the_channel() {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(HealthServer::new(health.clone()))
-            .add_service(grpc_tour::proto::summator_server::SummatorServer::new(
-                Summator,
-            ))
+            .add_service(grpc_tour::lesson::proto::summator_server::SummatorServer::new(Summator))
             .serve_with_incoming(TcpIncoming::from(listener)),
     );
     let (channel, trackers) = balanced_channel(std::slice::from_ref(&url)).unwrap();

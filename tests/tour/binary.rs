@@ -4,7 +4,7 @@
 use std::{io::Write, process::Stdio, time::Duration};
 
 use futures::channel::mpsc;
-use grpc_tour::{
+use grpc_tour::lesson::{
     connect,
     proto::{
         Point, RouteNote, SumRequest, SumResponse, route_guide_client::RouteGuideClient,

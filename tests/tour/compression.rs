@@ -1,7 +1,7 @@
 //! Compression: the server accepts gzip and zstd requests, and answers in the encoding a
 //! client accepts.
 
-use grpc_tour::proto::{Feature, SumRequest};
+use grpc_tour::lesson::proto::{Feature, SumRequest};
 use tonic::codec::CompressionEncoding;
 
 use crate::support::{everywhere, spawn_test_server};

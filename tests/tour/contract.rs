@@ -2,7 +2,7 @@
 //! messages below are written by hand, as a client generated from an older or newer proto
 //! would have them, and sent to the real server.
 
-use grpc_tour::proto::SumResponse;
+use grpc_tour::lesson::proto::SumResponse;
 use http::uri::PathAndQuery;
 use tonic::{Code, Request, Status, client::Grpc};
 use tonic_prost::ProstCodec;

@@ -6,13 +6,14 @@ use std::{net::SocketAddr, time::Duration};
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    balance::spec_codes,
-    proto::{
-        Feature, RouteNote, WeFoundHim, dune_client::DuneClient,
-        route_guide_client::RouteGuideClient,
+    lesson::{
+        proto::{
+            Feature, RouteNote, WeFoundHim, dune_client::DuneClient,
+            route_guide_client::RouteGuideClient,
+        },
+        route_guide::landmarks::ARRAKEEN,
     },
-    route_guide::landmarks::ARRAKEEN,
-    server::Config,
+    production::{balance::spec_codes, server::Config},
 };
 use prost::Message;
 use tokio::net::TcpStream;
@@ -265,11 +266,11 @@ async fn tonic_sends_a_five_second_deadline_as_5000000u() {
         timeout
     });
 
-    let channel = grpc_tour::connect::connect(&url).await.unwrap();
-    let mut summator = grpc_tour::proto::summator_client::SummatorClient::new(channel);
+    let channel = grpc_tour::lesson::connect::connect(&url).await.unwrap();
+    let mut summator = grpc_tour::lesson::proto::summator_client::SummatorClient::new(channel);
     let status = summator
         .sum(with_deadline(
-            grpc_tour::proto::SumRequest::default(),
+            grpc_tour::lesson::proto::SumRequest::default(),
             Duration::from_secs(5),
         ))
         .await

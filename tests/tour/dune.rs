@@ -1,6 +1,9 @@
 //! Dune.IsMuadDib: the Mentat's random verdict, reproducible under a seed.
 
-use grpc_tour::{dune::Mentat, proto::WeFoundHim, server::Config};
+use grpc_tour::{
+    lesson::{dune::Mentat, proto::WeFoundHim},
+    production::server::Config,
+};
 
 use crate::support::{SEED, TestServer, assert_bad_field, spawn_server, spawn_test_server};
 

@@ -6,18 +6,19 @@
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Output};
 
 use grpc_tour::{
-    dune::Mentat,
-    proto::{
-        SumRequest, WeFoundHim, dune_client::DuneClient, route_guide_client::RouteGuideClient,
-        summator_client::SummatorClient,
+    lesson::{
+        dune::Mentat,
+        proto::{
+            SumRequest, WeFoundHim, dune_client::DuneClient, route_guide_client::RouteGuideClient,
+            summator_client::SummatorClient,
+        },
+        route_guide::{
+            features::FeatureDb,
+            geo::Bounds,
+            landmarks::{ARRAKEEN, OPEN_DESERT},
+        },
     },
-    route_guide::{
-        features::FeatureDb,
-        geo::Bounds,
-        landmarks::{ARRAKEEN, OPEN_DESERT},
-    },
-    server::Config,
-    tls::ServerTlsFiles,
+    production::{server::Config, tls::ServerTlsFiles},
 };
 use std::sync::Arc;
 use tokio::{io::AsyncBufReadExt, process::Command};
@@ -371,7 +372,7 @@ async fn the_minimal_server_serves_all_three_services() {
         .expect("the server says where it listens")
         .unwrap();
     let addr = line.trim().rsplit(' ').next().unwrap();
-    let channel = grpc_tour::connect::connect(&format!("http://{addr}"))
+    let channel = grpc_tour::lesson::connect::connect(&format!("http://{addr}"))
         .await
         .unwrap();
 

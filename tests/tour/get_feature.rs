@@ -1,6 +1,6 @@
 //! RouteGuide.GetFeature: the unary lookup of a point, hit or miss.
 
-use grpc_tour::route_guide::landmarks::{ARRAKEEN, OPEN_DESERT};
+use grpc_tour::lesson::route_guide::landmarks::{ARRAKEEN, OPEN_DESERT};
 
 use crate::support::{assert_bad_field, point, spawn_test_server};
 

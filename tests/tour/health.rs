@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::{FutureExt, stream};
-use grpc_tour::proto::{RouteNote, route_guide_client::RouteGuideClient};
+use grpc_tour::lesson::proto::{RouteNote, route_guide_client::RouteGuideClient};
 use tonic::Code;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,

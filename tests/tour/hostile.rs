@@ -5,9 +5,11 @@ use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
 use grpc_tour::{
-    proto::{Point, RouteNote, SumRequest},
-    route_guide::features::FeatureDb,
-    server::{Config, Limits},
+    lesson::{
+        proto::{Point, RouteNote, SumRequest},
+        route_guide::features::FeatureDb,
+    },
+    production::server::{Config, Limits},
 };
 use prost::Message;
 use tokio::{io::AsyncReadExt, net::TcpStream, task::JoinHandle};

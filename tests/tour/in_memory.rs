@@ -3,7 +3,7 @@
 //! `127.0.0.1:0`; these show the two ways to do without.
 
 use futures::stream;
-use grpc_tour::{
+use grpc_tour::lesson::{
     proto::{
         SumRequest,
         summator_client::SummatorClient,

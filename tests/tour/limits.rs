@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    proto::{
+    lesson::proto::{
         RouteNote, SumRequest, WeFoundHim, route_guide_client::RouteGuideClient,
         summator_client::SummatorClient,
     },
-    server::Config,
+    production::server::Config,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -1,7 +1,7 @@
 //! RouteGuide.ListFeatures: streaming every feature in a rectangle, and stopping when the
 //! client stops listening.
 
-use grpc_tour::proto::{Feature, Point, Rectangle};
+use grpc_tour::lesson::proto::{Feature, Point, Rectangle};
 
 use crate::support::{
     PATIENCE, TestServer, assert_bad_field, everywhere, features_json, many_features_json, point,

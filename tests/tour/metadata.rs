@@ -1,8 +1,8 @@
 //! Metadata: the bearer token (`--token`) and request ids.
 
 use grpc_tour::{
-    proto::{SumRequest, summator_client::SummatorClient},
-    server::Config,
+    lesson::proto::{SumRequest, summator_client::SummatorClient},
+    production::server::Config,
 };
 use prost::Message;
 use tonic::{

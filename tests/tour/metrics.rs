@@ -6,9 +6,8 @@ use std::{collections::HashMap, str::FromStr, sync::Arc};
 
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    metrics::Metrics,
-    proto::{Point, SumRequest, SumResponse},
-    server::Config,
+    lesson::proto::{Point, SumRequest, SumResponse},
+    production::{metrics::Metrics, server::Config},
 };
 use tonic::{Code, Request, codegen::http::uri::PathAndQuery};
 
@@ -174,8 +173,10 @@ async fn each_call_is_counted_by_method_and_status_with_its_messages() {
 #[tokio::test]
 async fn a_stream_the_client_abandons_counts_as_canceled_and_is_no_longer_in_progress() {
     let (server, metrics) = spawn_measured(Config {
-        features: grpc_tour::route_guide::features::FeatureDb::from_json(&many_features_json())
-            .unwrap(),
+        features: grpc_tour::lesson::route_guide::features::FeatureDb::from_json(
+            &many_features_json(),
+        )
+        .unwrap(),
         ..test_config()
     })
     .await;

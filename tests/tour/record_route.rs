@@ -1,7 +1,7 @@
 //! RouteGuide.RecordRoute: a client stream of points, summarised once it ends.
 
 use futures::{channel::mpsc, stream};
-use grpc_tour::{
+use grpc_tour::lesson::{
     proto::{RouteSummary, route_guide_client::RouteGuideClient},
     route_guide::{
         geo::distance_metres,

@@ -16,9 +16,11 @@ use std::{
 
 use futures::{StreamExt, stream};
 use grpc_tour::{
-    proto::{Point, RouteNote, SumRequest},
-    route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
-    server::{Config, NoteHome},
+    lesson::{
+        proto::{Point, RouteNote, SumRequest},
+        route_guide::landmarks::{ARRAKEEN, CAVE_OF_BIRDS, SIETCH_TABR},
+    },
+    production::{notes::NoteHome, server::Config},
 };
 use prost::Message;
 use tokio::sync::mpsc;

@@ -18,7 +18,7 @@ const LISTED: [&str; 4] = [
 
 /// A server with a token: reflection must stay open without it.
 async fn spawn_guarded_server() -> TestServer {
-    spawn_server(grpc_tour::server::Config {
+    spawn_server(grpc_tour::production::server::Config {
         token: Some("sesame".to_owned()),
         ..test_config()
     })
@@ -111,6 +111,6 @@ lists_services_and_describes_the_tour!(
 
 #[test]
 fn the_descriptor_set_built_into_the_binary_is_the_proto() {
-    let set = FileDescriptorSet::decode(grpc_tour::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let set = FileDescriptorSet::decode(grpc_tour::lesson::proto::FILE_DESCRIPTOR_SET).unwrap();
     assert_describes_the_tour(&set.file);
 }

@@ -5,8 +5,8 @@ use std::borrow::Borrow;
 
 use futures::{channel::mpsc, stream};
 use grpc_tour::{
-    proto::{RouteNote, route_guide_client::RouteGuideClient},
-    server::Config,
+    lesson::proto::{RouteNote, route_guide_client::RouteGuideClient},
+    production::server::Config,
 };
 use prost::Message;
 use tonic::{Code, Streaming, transport::Channel};

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use futures::channel::mpsc;
-use grpc_tour::{proto::RouteNote, route_guide::landmarks::ARRAKEEN};
+use grpc_tour::lesson::{proto::RouteNote, route_guide::landmarks::ARRAKEEN};
 use tokio::net::TcpStream;
 use tonic::Code;
 

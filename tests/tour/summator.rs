@@ -1,6 +1,6 @@
 //! Summator.Sum: unary addition, and the statuses for inputs it cannot add.
 
-use grpc_tour::proto::SumRequest;
+use grpc_tour::lesson::proto::SumRequest;
 use prost::Message;
 use tonic::Code;
 

@@ -6,15 +6,19 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use grpc_tour::{
-    connect,
-    layers::observe::LiveCalls,
-    metrics::Metrics,
-    proto::{
-        Point, Rectangle, RouteNote, dune_client::DuneClient, route_guide_client::RouteGuideClient,
-        summator_client::SummatorClient,
+    lesson::{
+        connect,
+        proto::{
+            Point, Rectangle, RouteNote, dune_client::DuneClient,
+            route_guide_client::RouteGuideClient, summator_client::SummatorClient,
+        },
+        route_guide::{features::FeatureDb, notes::NoteStore},
     },
-    route_guide::{features::FeatureDb, notes::NoteStore},
-    server::{Config, TourServer},
+    production::{
+        layers::observe::LiveCalls,
+        metrics::Metrics,
+        server::{Config, TourServer},
+    },
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Code, Status, transport::Channel};

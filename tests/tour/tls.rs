@@ -4,10 +4,14 @@
 use std::sync::LazyLock;
 
 use grpc_tour::{
-    connect::{self, ConnectError},
-    proto::{SumRequest, summator_client::SummatorClient},
-    server::Config,
-    tls::{self, Throwaway},
+    lesson::{
+        connect::{self, ConnectError},
+        proto::{SumRequest, summator_client::SummatorClient},
+    },
+    production::{
+        server::Config,
+        tls::{self, Throwaway},
+    },
 };
 use tonic::transport::Channel;
 

@@ -6,14 +6,16 @@
 //! that caused it.
 
 use grpc_tour::{
-    proto::{
-        Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
-        summator_client::SummatorClient,
+    lesson::{
+        proto::{
+            Rectangle, RouteNote, SumRequest, route_guide_client::RouteGuideClient,
+            summator_client::SummatorClient,
+        },
+        route_guide::landmarks::{
+            ARRAKEEN, CAVE_OF_BIRDS, RESIDENCY_GARDENS, SIETCH_TABR, WATER_SELLERS_MARKET,
+        },
     },
-    route_guide::landmarks::{
-        ARRAKEEN, CAVE_OF_BIRDS, RESIDENCY_GARDENS, SIETCH_TABR, WATER_SELLERS_MARKET,
-    },
-    server::Config,
+    production::server::Config,
     wire::{Direction, Event, Frame, Relay, What, frame::ErrorCode},
 };
 use prost::Message;

@@ -4,16 +4,25 @@
 //! In a project of your own, that line is tonic's
 //! `Endpoint::from_shared(url)?.connect().await?`. This one adds the fallback that makes
 //! `cargo run --example route_chat` work on a fresh machine with no server started by hand:
-//! when no server is named and nothing answers at the default address, it starts the tour
-//! server in this process and says so. A server named explicitly is never replaced: if it
-//! does not answer, that is an error the user should see.
+//! when no server is named and nothing answers at the default address, it serves the three
+//! services in this process, on tonic's `Server` with nothing around them (as
+//! `examples/minimal_server.rs` does), and says so. A server named explicitly is never
+//! replaced: if it does not answer, that is an error the user should see.
 
-use std::{future, io, time::Duration};
+use std::{io, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::transport::{self, Channel, Endpoint};
+use tonic::transport::{self, Channel, Endpoint, Server, server::TcpIncoming};
 
-use crate::server::{Config, TourServer};
+use crate::lesson::{
+    dune::Mentat,
+    proto::{
+        dune_server::DuneServer, route_guide_server::RouteGuideServer,
+        summator_server::SummatorServer,
+    },
+    route_guide::RouteGuide,
+    summator::Summator,
+};
 
 /// Where `cargo run` serves by default, and so where the examples look first.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
@@ -61,14 +70,19 @@ pub fn endpoint(url: &str) -> Result<Endpoint, ConnectError> {
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true))
 }
 
-/// Starts the tour server with its default configuration on `127.0.0.1:0`, in a task of the
-/// current runtime, and returns its URL. It serves until the runtime shuts down.
+/// Serves the three services on `127.0.0.1:0`, in a task of the current runtime, and
+/// returns the URL. Plain tonic, as `examples/minimal_server.rs`: no deadlines beyond
+/// tonic's own, no limits, no shutdown but the runtime's.
 pub async fn spawn_in_process() -> io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let server = TourServer::new(Config::default()).map_err(io::Error::other)?;
+    let server = Server::builder()
+        .add_service(SummatorServer::new(Summator))
+        .add_service(DuneServer::new(Mentat::new(None)))
+        .add_service(RouteGuideServer::new(RouteGuide::default()));
     tokio::spawn(async move {
-        if let Err(error) = server.serve(listener, future::pending()).await {
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        if let Err(error) = server.serve_with_incoming(incoming).await {
             eprintln!("the in-process server stopped: {error}");
         }
     });

@@ -16,38 +16,80 @@ pub mod features;
 pub mod geo;
 pub mod landmarks;
 pub mod notes;
-pub mod redis_notes;
 pub mod route;
 
-use std::{pin::Pin, sync::Arc, time::Instant};
+use std::{future::Future, pin::Pin, sync::Arc, time::Instant};
 
 use futures::{Stream, StreamExt, stream};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::proto::{Feature, Point, Rectangle, RouteNote, RouteSummary, route_guide_server};
+use crate::lesson::{
+    error::Error,
+    proto::{Feature, Point, Rectangle, RouteNote, RouteSummary, route_guide_server},
+};
 use features::FeatureDb;
-use notes::{Earlier, Notes};
+use notes::NoteStore;
 use route::Route;
 
 /// A stream of responses, boxed so that each handler may build its own kind of stream.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// The route guide: a read-only feature set and the shared chat notes.
+/// The route guide: a read-only feature set and the shared chat notes, kept in a
+/// [`NoteStore`] unless the server chooses another [`Notebook`].
 #[derive(Debug)]
-pub struct RouteGuide {
+pub struct RouteGuide<N = NoteStore> {
     features: Arc<FeatureDb>,
-    notes: Notes,
+    notes: Arc<N>,
 }
 
-impl RouteGuide {
+impl<N> RouteGuide<N> {
     /// A route guide over `features`, keeping chat notes in `notes`.
-    pub fn new(features: Arc<FeatureDb>, notes: Notes) -> Self {
+    pub fn new(features: Arc<FeatureDb>, notes: Arc<N>) -> Self {
         RouteGuide { features, notes }
     }
 }
 
+impl Default for RouteGuide {
+    /// The built-in features, and an empty in-memory note store with its default bounds.
+    fn default() -> Self {
+        RouteGuide::new(Arc::new(FeatureDb::embedded()), Arc::default())
+    }
+}
+
+// ANCHOR: notebook
+/// What RouteChat needs of wherever its notes live: store a note, and hand back the notes
+/// left at its point before it. The lesson's is the [`NoteStore`], in this process's
+/// memory; a server whose replicas must share the notes plugs in another (the production
+/// server's keeps them in Redis) without a line of the handler changing.
+pub trait Notebook: Send + Sync + 'static {
+    /// Stores `note`, left at `location`, and returns the notes left there before it, as
+    /// the chat's replies.
+    fn leave(
+        &self,
+        location: Point,
+        note: RouteNote,
+    ) -> impl Future<
+        Output = Result<impl Stream<Item = Result<RouteNote, Status>> + Send + use<Self>, Error>,
+    > + Send;
+}
+
+impl Notebook for NoteStore {
+    async fn leave(
+        &self,
+        location: Point,
+        note: RouteNote,
+    ) -> Result<impl Stream<Item = Result<RouteNote, Status>> + Send + use<>, Error> {
+        let earlier = NoteStore::leave(self, location, note)?;
+        // Each reply is copied out of its `Arc` only when the client can take it.
+        Ok(stream::iter(
+            earlier.into_iter().map(|note| Ok(RouteNote::clone(&note))),
+        ))
+    }
+}
+// ANCHOR_END: notebook
+
 #[tonic::async_trait]
-impl route_guide_server::RouteGuide for RouteGuide {
+impl<N: Notebook> route_guide_server::RouteGuide for RouteGuide<N> {
     // ANCHOR: get_feature
     /// Unary: the feature at a point, or an unnamed feature at that point if none is there.
     async fn get_feature(&self, request: Request<Point>) -> Result<Response<Feature>, Status> {
@@ -101,12 +143,12 @@ impl route_guide_server::RouteGuide for RouteGuide {
         &self,
         request: Request<Streaming<RouteNote>>,
     ) -> Result<Response<Self::RouteChatStream>, Status> {
-        let notes = self.notes.clone();
+        let notes = Arc::clone(&self.notes);
         let replies = request
             .into_inner()
-            .then(move |received| leave(notes.clone(), received))
+            .then(move |received| leave(Arc::clone(&notes), received))
             .flat_map(|earlier| match earlier {
-                Ok(earlier) => earlier.replies().left_stream(),
+                Ok(earlier) => earlier.left_stream(),
                 // An error ends the call: tonic sends it as the final status.
                 Err(status) => stream::iter([Err(status)]).right_stream(),
             });
@@ -117,7 +159,10 @@ impl route_guide_server::RouteGuide for RouteGuide {
 
 // ANCHOR: leave
 /// Stores one note a chat received, and returns the notes left before it at its point.
-async fn leave(notes: Notes, received: Result<RouteNote, Status>) -> Result<Earlier, Status> {
+async fn leave<N: Notebook>(
+    notes: Arc<N>,
+    received: Result<RouteNote, Status>,
+) -> Result<impl Stream<Item = Result<RouteNote, Status>> + Send + 'static, Status> {
     let note = received?;
     let location = geo::require_point(note.location, "location")?;
     Ok(notes.leave(location, note).await?)

@@ -33,7 +33,7 @@ use tonic_health::{
 };
 use tower::util::MapErr;
 
-use crate::connect::{self, ConnectError};
+use crate::lesson::connect::{self, ConnectError};
 
 /// How long a lost replica waits before its tracker tries it again, so that a restarted
 /// replica rejoins on its own.

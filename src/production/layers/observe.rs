@@ -1,5 +1,5 @@
 //! Watching every call from outside the services: how many calls are live, the Prometheus
-//! metrics of each (`crate::metrics`), its place in a trace (`traceparent`), and one log
+//! metrics of each (`crate::production::metrics`), its place in a trace (`traceparent`), and one log
 //! line per call with its service, method, peer, trace id, gRPC status and latency.
 //!
 //! This is a tower layer around the whole server, so no handler has to remember to log or
@@ -52,10 +52,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::{Level, Span};
 
-use crate::{
+use crate::production::{
+    connection::ConnectionInfo,
     layers::{message_size::Messages, trace_context::TRACEPARENT, trace_context::TraceContext},
     metrics::{MethodMetrics, Metrics},
-    server::connection::ConnectionInfo,
 };
 
 /// The header that carries a client's request id, which the server echoes and logs.

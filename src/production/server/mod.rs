@@ -13,7 +13,6 @@
 //! with `UNAVAILABLE`.
 
 mod config;
-pub mod connection;
 mod runtime;
 pub mod token;
 
@@ -31,26 +30,28 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::ServiceBuilder;
 use tower_http::{ServiceBuilderExt, set_header::SetResponseHeaderLayer};
 
-pub use config::{Config, Limits, NoteHome};
+pub use config::{Config, Limits};
 pub use runtime::Runtime;
 
 use crate::{
-    dune::Mentat,
-    layers::{
-        cutoff::CutoffLayer, message_size::limit_messages, observe::LiveCalls,
-        observe::ObserveLayer,
+    lesson::{
+        dune::Mentat,
+        proto::{
+            self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
+            summator_server::SummatorServer,
+        },
+        route_guide::RouteGuide,
+        summator::Summator,
     },
-    metrics::Metrics,
-    proto::{
-        self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
-        summator_server::SummatorServer,
+    production::{
+        connection,
+        layers::{
+            cutoff::CutoffLayer, message_size::limit_messages, observe::LiveCalls,
+            observe::ObserveLayer,
+        },
+        metrics::Metrics,
+        notes::Notes,
     },
-    route_guide::{
-        RouteGuide,
-        notes::{NoteStore, Notes},
-        redis_notes::RedisNotes,
-    },
-    summator::Summator,
 };
 use token::RequireToken;
 
@@ -83,8 +84,8 @@ macro_rules! tuned {
 #[derive(Debug)]
 pub struct TourServer {
     mentat: Mentat,
-    route_guide: RouteGuide,
-    notes: Notes,
+    route_guide: RouteGuide<Notes>,
+    notes: Arc<Notes>,
     live: LiveCalls,
     metrics: Option<Arc<Metrics>>,
     token: RequireToken,
@@ -115,23 +116,17 @@ impl TourServer {
     // ANCHOR: new
     /// Builds the services from `config`.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let notes = match &config.notes {
-            NoteHome::Memory => Notes::Memory(Arc::new(NoteStore::new(
-                config.max_notes,
-                config.max_note_bytes,
-            ))),
-            NoteHome::Redis(url) => Notes::Redis(Arc::new(RedisNotes::new(
-                url,
-                config.max_notes,
-                config.max_note_bytes,
-            )?)),
-        };
+        let notes = Arc::new(Notes::new(
+            &config.notes,
+            config.max_notes,
+            config.max_note_bytes,
+        )?);
         Ok(TourServer {
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
-            route_guide: RouteGuide::new(Arc::new(config.features), notes.clone()),
+            route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),
             metrics: config
                 .metrics
-                .then(|| Arc::new(Metrics::new(notes.clone()))),
+                .then(|| Arc::new(Metrics::new(Notes::clone(&notes)))),
             notes,
             live: LiveCalls::default(),
             token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
@@ -158,7 +153,7 @@ impl TourServer {
 
     /// Where this server keeps its chat notes.
     pub fn notes(&self) -> Notes {
-        self.notes.clone()
+        Notes::clone(&self.notes)
     }
 
     /// Serves every service on `listener` until `shutdown` completes, then shuts down as
@@ -174,7 +169,7 @@ impl TourServer {
                 .set_service_status(service, ServingStatus::Serving)
                 .await;
         }
-        if let Notes::Redis(redis) = &self.notes {
+        if let Notes::Redis(redis) = &*self.notes {
             // Said in one line, without holding up the other services.
             let redis = Arc::clone(redis);
             tokio::spawn(async move {
@@ -212,7 +207,7 @@ impl TourServer {
             builder = builder.tls_config(tls.timeout(limits.handshake_timeout))?;
         }
         // ANCHOR: router
-        // Around every call, outermost first (src/layers/mod.rs says what each does).
+        // Around every call, outermost first (src/production/layers/mod.rs says what each does).
         let max_message_size = limits.max_message_size;
         let layers = ServiceBuilder::new()
             .layer(ObserveLayer::new(self.live, self.metrics))
@@ -276,7 +271,7 @@ impl TourServer {
 const TOUR_SERVICES: [&str; 3] = [
     <SummatorServer<Summator> as NamedService>::NAME,
     <DuneServer<Mentat> as NamedService>::NAME,
-    <RouteGuideServer<RouteGuide> as NamedService>::NAME,
+    <RouteGuideServer<RouteGuide<Notes>> as NamedService>::NAME,
 ];
 
 /// A listener's address, as a header value: the default replica name.

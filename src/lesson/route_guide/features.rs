@@ -21,7 +21,7 @@ use std::{
 use serde::Deserialize;
 
 use super::geo::{self, Bounds};
-use crate::{
+use crate::lesson::{
     error::Error,
     proto::{Feature, Point},
 };

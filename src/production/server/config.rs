@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use tonic::transport::ServerTlsConfig;
 
-use crate::route_guide::{features::FeatureDb, notes};
+use crate::{
+    lesson::route_guide::{features::FeatureDb, notes},
+    production::notes::NoteHome,
+};
 
 /// Everything the server is started with.
 #[derive(Debug, Clone)]
@@ -34,7 +37,7 @@ pub struct Config {
     /// The name this server gives in the `x-served-by` header of every response, so that a
     /// client can see which replica answered; its address when `None`.
     pub replica_name: Option<String>,
-    /// Whether to keep Prometheus metrics of every call (`crate::metrics`).
+    /// Whether to keep Prometheus metrics of every call (`crate::production::metrics`).
     pub metrics: bool,
 }
 
@@ -52,39 +55,6 @@ impl Default for Config {
             limits: Limits::default(),
             replica_name: None,
             metrics: false,
-        }
-    }
-}
-
-/// Where RouteChat's notes live, as `--notes` names it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum NoteHome {
-    /// `memory`: in this server's memory, nothing to install; each replica has its own.
-    #[default]
-    Memory,
-    /// `redis://HOST:PORT[/DB]`: in that Redis, shared by every replica that names it.
-    Redis(String),
-}
-
-impl std::str::FromStr for NoteHome {
-    type Err = String;
-
-    fn from_str(home: &str) -> Result<Self, Self::Err> {
-        match home {
-            "memory" => Ok(NoteHome::Memory),
-            url if url.starts_with("redis://") => Ok(NoteHome::Redis(url.to_owned())),
-            other => Err(format!(
-                "{other:?} is neither `memory` nor a URL such as redis://127.0.0.1:6379"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for NoteHome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NoteHome::Memory => f.write_str("memory"),
-            NoteHome::Redis(url) => f.write_str(url),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `latitude: 303_215_000, longitude: 354_421_000`. A unit test checks every landmark
 //! against the embedded data, so an example can never point at a place that is not there.
 
-use crate::proto::Point;
+use crate::lesson::proto::Point;
 
 /// Arrakeen, the capital.
 pub const ARRAKEEN: Point = point(303_215_000, 354_421_000);
@@ -29,7 +29,7 @@ const fn point(latitude: i32, longitude: i32) -> Point {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route_guide::features::FeatureDb;
+    use crate::lesson::route_guide::features::FeatureDb;
 
     #[test]
     fn every_landmark_is_where_the_embedded_set_says() {

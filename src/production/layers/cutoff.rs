@@ -43,7 +43,7 @@ use tonic::Status;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::server::connection::{ConnectionInfo, Registration, sleep_until_some};
+use crate::production::connection::{ConnectionInfo, Registration, sleep_until_some};
 
 /// How much sooner than the client's deadline this layer ends a call. tonic's own
 /// `grpc-timeout` check runs outside this layer and answers `CANCELLED`; ending the call

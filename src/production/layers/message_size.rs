@@ -27,7 +27,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tonic::Status;
 
-use crate::metrics::MethodMetrics;
+use crate::production::metrics::MethodMetrics;
 
 /// The request, its body measured message by message against `limit` bytes.
 pub fn limit_messages(

@@ -1,7 +1,7 @@
 //! The code generated from `protos/tour.proto`, included once for the whole crate.
 //!
 //! `build.rs` writes it to `OUT_DIR`; the server, the examples and the tests all use these
-//! types through `grpc_tour::proto`, so there is exactly one copy of the contract in Rust.
+//! types through `grpc_tour::lesson::proto`, so there is exactly one copy of the contract in Rust.
 //! For each service the generated code holds a client (`summator_client::SummatorClient`)
 //! and a server trait with a wrapper that makes it a tower service
 //! (`summator_server::Summator`, `summator_server::SummatorServer`).

@@ -6,7 +6,7 @@
 
 use tonic::{Request, Response, Status};
 
-use crate::{
+use crate::lesson::{
     error::Error,
     proto::{SumRequest, SumResponse, summator_server},
 };

@@ -9,7 +9,7 @@ use std::{sync::Mutex, time::Duration};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use tonic::{Request, Response, Status};
 
-use crate::{
+use crate::lesson::{
     error::Error,
     proto::{DidYouReally, WeFoundHim, dune_server},
 };

@@ -9,10 +9,6 @@
 //!
 //! The store is bounded twice: by the number of notes and by their bytes. A count alone
 //! is no bound on memory when each note may be as big as a message (4 MiB).
-//!
-//! That store lives in one server's memory, so replicas behind a balancer would each keep
-//! their own. [`Notes`] is where RouteChat keeps its notes: this [`NoteStore`], or
-//! [`RedisNotes`], which every replica naming the same Redis shares, with the same contract.
 
 use std::{
     collections::HashMap,
@@ -21,74 +17,10 @@ use std::{
 
 use prost::Message;
 
-use futures::{Stream, StreamExt, TryStreamExt, stream};
-use tonic::Status;
-
-use crate::{
+use crate::lesson::{
     error::Error,
     proto::{Point, RouteNote},
-    route_guide::redis_notes::{RedisNotes, Replay},
 };
-
-// ANCHOR: notes
-/// Where RouteChat's notes live.
-#[derive(Debug, Clone)]
-pub enum Notes {
-    /// In this server's memory: nothing to install, but each replica keeps its own.
-    Memory(Arc<NoteStore>),
-    /// In Redis, shared by every replica that names the same one.
-    Redis(Arc<RedisNotes>),
-}
-
-impl Notes {
-    /// Stores `note`, left at `location`, and returns the notes left there before it.
-    pub async fn leave(&self, location: Point, note: RouteNote) -> Result<Earlier, Error> {
-        match self {
-            Notes::Memory(store) => store.leave(location, note).map(Earlier::Memory),
-            Notes::Redis(store) => store.leave(location, note).await.map(Earlier::Redis),
-        }
-    }
-    // ANCHOR_END: notes
-
-    /// How many notes are kept, and their encoded size in bytes: this server's, or, in
-    /// Redis, every replica's.
-    pub async fn size(&self) -> Result<(u64, u64), Error> {
-        match self {
-            Notes::Memory(store) => Ok((store.len() as u64, store.bytes() as u64)),
-            Notes::Redis(store) => store.size().await,
-        }
-    }
-
-    /// The in-memory store, if the notes are kept in memory.
-    pub fn in_memory(&self) -> Option<&Arc<NoteStore>> {
-        match self {
-            Notes::Memory(store) => Some(store),
-            Notes::Redis(_) => None,
-        }
-    }
-}
-
-/// The notes left at a point before a new one, to send back as its replies.
-pub enum Earlier {
-    /// Pointers to the notes in memory, taken when the new note was stored.
-    Memory(Vec<Arc<RouteNote>>),
-    /// The notes in Redis, read a page at a time.
-    Redis(Replay),
-}
-
-impl Earlier {
-    /// The notes, one at a time, as tonic takes them: each copied out of its `Arc`, or read
-    /// from Redis, only when the client can take the next reply.
-    pub fn replies(self) -> impl Stream<Item = Result<RouteNote, Status>> + Send + 'static {
-        match self {
-            Earlier::Memory(notes) => {
-                stream::iter(notes.into_iter().map(|note| Ok(RouteNote::clone(&note))))
-                    .left_stream()
-            }
-            Earlier::Redis(replay) => replay.notes().map_err(Status::from).right_stream(),
-        }
-    }
-}
 
 /// How many notes the store keeps unless told otherwise (`--max-notes`).
 pub const DEFAULT_CAPACITY: usize = 100_000;

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::geo;
-use crate::{
+use crate::lesson::{
     error::Error,
     proto::{Point, RouteSummary},
 };
@@ -73,7 +73,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::route_guide::landmarks::{ARRAKEEN, SIETCH_TABR};
+    use crate::lesson::route_guide::landmarks::{ARRAKEEN, SIETCH_TABR};
 
     #[test]
     fn an_empty_route_is_all_zeros() {

@@ -1,6 +1,6 @@
 //! RouteChat's notes in Redis, shared by every replica that names the same Redis.
 //!
-//! The contract is the in-memory store's ([`super::notes::NoteStore`]): for each note, every
+//! The contract is the in-memory store's ([`NoteStore`](crate::lesson::route_guide::notes::NoteStore)): for each note, every
 //! earlier note left at that point, through *any* replica, exactly once and in one order all
 //! replicas agree on; then the note is stored, unless a budget refuses it. Each point is a
 //! Redis list of encoded notes, appended to and never changed, and the count and bytes of
@@ -35,7 +35,7 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 
-use crate::{
+use crate::lesson::{
     error::Error,
     proto::{Point, RouteNote},
 };
@@ -96,7 +96,7 @@ impl std::fmt::Debug for RedisNotes {
 
 impl RedisNotes {
     /// A store in the Redis at `url` (`redis://HOST:PORT[/DB]`), with the same budgets as
-    /// [`super::notes::NoteStore::new`]. Nothing connects yet: see [`RedisNotes::check`].
+    /// [`NoteStore::new`](crate::lesson::route_guide::notes::NoteStore::new). Nothing connects yet: see [`RedisNotes::check`].
     pub fn new(url: &str, capacity: usize, byte_budget: usize) -> Result<Self, RedisError> {
         Ok(RedisNotes {
             shown: without_password(url),

@@ -40,7 +40,7 @@ use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
 use tonic::Code;
 
-use crate::{proto, route_guide::notes::Notes};
+use crate::{lesson::proto, production::notes::Notes};
 
 /// Upper bounds of the latency buckets, in seconds: from 100 µs, where a local unary call
 /// lands, to the 5 minutes a stream may last under the default `--max-deadline`.
@@ -329,7 +329,7 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route_guide::notes::NoteStore;
+    use crate::lesson::route_guide::notes::NoteStore;
 
     fn metrics() -> Metrics {
         Metrics::new(Notes::Memory(Arc::new(NoteStore::new(10, 1000))))

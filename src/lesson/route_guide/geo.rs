@@ -7,7 +7,7 @@
 
 use std::{fmt, ops::RangeInclusive};
 
-use crate::{error::Error, proto::Point};
+use crate::lesson::{error::Error, proto::Point};
 
 /// How many wire units make one degree.
 pub const E7: f64 = 10_000_000.0;

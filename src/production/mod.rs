@@ -1,0 +1,26 @@
+//! The operator's wing: what a production server and its clients add around the lesson's
+//! services. Plain tonic does none of this by itself; each module says what tonic gives and
+//! what it adds.
+//!
+//! - [`server`]: all services in one tonic server, with health checks, reflection, limits,
+//!   compression, TLS and a bearer token, run on a listener until a graceful shutdown.
+//! - [`layers`]: what wraps every call: the live-call gauge, metrics, trace ids, the call
+//!   log line and the message size limit; deadlines over whole streams and the shutdown
+//!   cutoff.
+//! - [`connection`]: what the server does per connection, below gRPC: the handshake and
+//!   idle timeouts, and closing a connection whose client stopped reading.
+//! - [`metrics`]: each method's calls, statuses, latency and messages, for Prometheus to
+//!   scrape (`--metrics-addr`).
+//! - [`notes`]: where RouteChat's notes live: the lesson's in-memory store, or Redis
+//!   (`--notes redis://...`), so that every replica tells the same story.
+//! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
+//! - [`balance`]: one channel over several replicas, tracked by their health checks, and
+//!   retries where they are safe.
+
+pub mod balance;
+pub mod connection;
+pub mod layers;
+pub mod metrics;
+pub mod notes;
+pub mod server;
+pub mod tls;
