@@ -1,5 +1,10 @@
 //! gRPC on the wire: one call of each kind, and three that go wrong, frame by frame.
 //!
+//! A tool, not a client to copy: it calls through grpc-tour's relay. With no `--server`,
+//! it watches the three services on plain tonic, started in this process (the lesson's
+//! fallback, as `minimal_server` serves them), so what it shows is what tonic itself puts
+//! on the wire; `--server` watches any other server, the tour's production one included.
+//!
 //! ```text
 //! cargo run --example wire                       # all seven calls
 //! cargo run --example wire -- unary              # one of them (see --help for the names)
@@ -56,8 +61,8 @@ const HEADERS_PATIENCE: Duration = Duration::from_secs(1);
 /// Watches calls to a gRPC server frame by frame.
 #[derive(Parser)]
 struct Args {
-    /// The server to watch (plaintext HTTP/2) [default: a tour server started in this
-    /// process].
+    /// The server to watch (plaintext HTTP/2) [default: the three services on plain tonic,
+    /// started in this process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
     /// Show every frame: the preface, SETTINGS, PING, WINDOW_UPDATE and GOAWAY too.
@@ -156,7 +161,9 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         Some(url) => url,
         None => {
             let url = grpc_tour::lesson::connect::spawn_in_process().await?;
-            eprintln!("(watching a tour server started in this process at {url})");
+            eprintln!(
+                "(watching the three services on plain tonic, started in this process at {url})"
+            );
             url
         }
     };
