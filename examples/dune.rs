@@ -59,15 +59,6 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     println!("Soldier: we found {}. Is it the Muad'Dib?", args.name);
     let mut request = Request::new(WeFoundHim { message: args.name });
     request.set_timeout(args.deadline);
-    // A new trace, in W3C's `traceparent` header (version 00, a random trace id and span
-    // id, sampled): the server's log line for this call (`--log-calls`) has the same
-    // trace_id.
-    let trace_id: u128 = rand::random();
-    let traceparent = format!("00-{trace_id:032x}-{:016x}-01", rand::random::<u64>());
-    request
-        .metadata_mut()
-        .insert("traceparent", traceparent.parse()?);
-    eprintln!("(trace_id={trace_id:032x})");
     let answer = mentat
         .is_muad_dib(request)
         .await

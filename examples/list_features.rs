@@ -8,7 +8,6 @@
 //! One request, many responses: the client reads the stream until the server ends it, or
 //! until it has read `--take N` features and hangs up. Hanging up is how a client cancels a
 //! stream: dropping it resets the HTTP/2 stream, and the server stops producing at once.
-//! A stream is where compression pays: `--compress zstd` compresses every message.
 //!
 //! Everything here is plain tonic, but for the one line marked "grpc-tour" (see
 //! `examples/summator.rs`).
@@ -17,7 +16,7 @@ use std::{error::Error, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use grpc_tour::lesson::proto::{Point, Rectangle, route_guide_client::RouteGuideClient};
-use tonic::{Request, Status, codec::CompressionEncoding};
+use tonic::{Request, Status};
 
 /// How long the whole call may take: the server ends the stream at the deadline, however
 /// far it has got.
@@ -46,9 +45,6 @@ struct Args {
     /// Stop after N features, cancelling the rest of the stream.
     #[arg(long, value_name = "N")]
     take: Option<usize>,
-    /// Ask for the stream compressed with gzip or zstd (and compress the request with it).
-    #[arg(long, value_name = "ALGORITHM", value_parser = compression)]
-    compress: Option<CompressionEncoding>,
 }
 
 #[tokio::main]
@@ -67,21 +63,9 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     // grpc-tour: `--server`, or the default server, or one started in this process.
     let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
-    if let Some(encoding) = args.compress {
-        guide = guide.send_compressed(encoding).accept_compressed(encoding);
-    }
 
     let mut request = Request::new(SOUTHERN_DESERT);
     request.set_timeout(DEADLINE);
-    // A new trace, in W3C's `traceparent` header (version 00, a random trace id and span
-    // id, sampled): the server's log line for this call (`--log-calls`) has the same
-    // trace_id.
-    let trace_id: u128 = rand::random();
-    let traceparent = format!("00-{trace_id:032x}-{:016x}-01", rand::random::<u64>());
-    request
-        .metadata_mut()
-        .insert("traceparent", traceparent.parse()?);
-    eprintln!("(trace_id={trace_id:032x})");
     let mut features = guide
         .list_features(request)
         .await
@@ -122,13 +106,4 @@ fn failed(status: Status) -> String {
         status.code(),
         status.message()
     )
-}
-
-/// The `--compress` names tonic speaks.
-fn compression(name: &str) -> Result<CompressionEncoding, String> {
-    match name {
-        "gzip" => Ok(CompressionEncoding::Gzip),
-        "zstd" => Ok(CompressionEncoding::Zstd),
-        _ => Err("gzip or zstd".to_owned()),
-    }
 }

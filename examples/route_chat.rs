@@ -83,15 +83,6 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     });
     let mut request = Request::new(outgoing);
     request.set_timeout(DEADLINE);
-    // A new trace, in W3C's `traceparent` header (version 00, a random trace id and span
-    // id, sampled): the server's log line for this call (`--log-calls`) has the same
-    // trace_id.
-    let trace_id: u128 = rand::random();
-    let traceparent = format!("00-{trace_id:032x}-{:016x}-01", rand::random::<u64>());
-    request
-        .metadata_mut()
-        .insert("traceparent", traceparent.parse()?);
-    eprintln!("(trace_id={trace_id:032x})");
 
     // The replies start flowing while `outgoing` is still being sent.
     let mut replies = guide

@@ -273,7 +273,7 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
 async fn an_examples_trace_id_is_the_one_in_the_servers_line_for_its_call() {
     let server = Running::start(&["--log-calls"]).await;
     let url = format!("http://{}", server.addr);
-    let output = Command::new(crate::examples::example("summator"))
+    let output = Command::new(crate::examples::example("production_client"))
         .args(["--server", &url])
         .output()
         .await

@@ -62,12 +62,13 @@ async fn stdout_of(server: &TestServer, name: &str, args: &[&str]) -> String {
     let output = run(name, &all).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{name} failed: {stderr}");
+    // Only the production client says something beside its answer: the trace it sent.
     let (traces, complaints): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| is_trace(l));
     assert!(complaints.is_empty(), "{name} complained: {stderr}");
-    // Each call's trace id, but for the wire view, which shows the bare protocol.
-    assert!(
-        !traces.is_empty() || name == "wire",
-        "{name} printed no trace id"
+    assert_eq!(
+        traces.len(),
+        usize::from(name == "production_client"),
+        "{name}: {stderr}"
     );
     String::from_utf8(output.stdout).unwrap()
 }
@@ -258,22 +259,37 @@ async fn the_dune_example_sees_its_deadline_pass_on_a_slow_mentat() {
 }
 
 #[tokio::test]
-async fn examples_send_the_token_and_compress_when_asked() {
+async fn the_production_client_sends_the_token_and_compresses_when_asked() {
     let server = spawn_server(Config {
         token: Some("kwisatz".to_owned()),
         ..test_config()
     })
     .await;
 
-    let stderr = failure_of("summator", &["--server", &server.url]).await;
+    let stderr = failure_of("production_client", &["--server", &server.url]).await;
     assert!(
         stderr.starts_with("error: the call failed with Unauthenticated: "),
         "{stderr}"
     );
     for compression in ["gzip", "zstd"] {
         let args = ["--token", "kwisatz", "--compress", compression];
-        assert_eq!(stdout_of(&server, "summator", &args).await, "2 + 3 = 5\n");
+        let printed = stdout_of(&server, "production_client", &args).await;
+        assert_eq!(printed, "2 + 3 = 5\n");
     }
+}
+
+#[tokio::test]
+async fn the_production_client_alone_starts_a_server_with_mutual_tls_and_a_token() {
+    let output = run("production_client", &["--compress", "zstd"]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 + 3 = 5\n");
+    let said: Vec<&str> = stderr.lines().collect();
+    assert!(
+        said[0].starts_with("(no --server: started a tour server in this process at https://"),
+        "{stderr}"
+    );
+    assert!(is_trace(said[1]), "{stderr}");
 }
 
 #[tokio::test]
@@ -315,10 +331,11 @@ async fn the_certs_command_makes_a_ca_for_a_mutual_tls_server_and_an_example() {
     let mutual = [
         "--server", &url, "--ca", &ca, "--cert", &cert, "--key", &key,
     ];
-    let output = run("summator", &mutual).await;
+    let output = run("production_client", &mutual).await;
     assert_eq!(String::from_utf8_lossy(&output.stdout), "2 + 3 = 5\n");
 
-    let without_certificate = failure_of("summator", &["--server", &url, "--ca", &ca]).await;
+    let without_certificate =
+        failure_of("production_client", &["--server", &url, "--ca", &ca]).await;
     assert!(
         without_certificate.starts_with("error: "),
         "{without_certificate}"
