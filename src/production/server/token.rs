@@ -45,7 +45,7 @@ impl Interceptor for RequireToken {
         let Some(given) = request.metadata().get("authorization") else {
             return Err(Status::unauthenticated(
                 "this server requires `authorization: Bearer <token>` metadata \
-                 (the summator example sends it with --token)",
+                 (examples/production_client.rs sends it with --token)",
             ));
         };
         // Compared in constant time, so that how long a refusal takes says nothing about
