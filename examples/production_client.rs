@@ -167,7 +167,7 @@ mod in_process {
 
     use grpc_tour::production::{
         server::{Config, TourServer},
-        tls::{self, Throwaway},
+        tls::{ServerTls, Throwaway},
     };
     use tokio::net::TcpListener;
 
@@ -181,11 +181,7 @@ mod in_process {
     pub async fn start() -> Result<Credentials, Box<dyn Error>> {
         let pki = Throwaway::generate()?;
         let config = Config {
-            tls: Some(tls::server_config(
-                &pki.server_cert,
-                &pki.server_key,
-                Some(&pki.ca_cert),
-            )),
+            tls: ServerTls::new(&pki.server_cert, &pki.server_key, Some(&pki.ca_cert)),
             token: Some(TOKEN.to_owned()),
             ..Config::default()
         };

@@ -7,10 +7,11 @@
 //! cargo run -- --help
 //! ```
 //!
-//! This file only turns flags into a [`Config`], binds the address and serves until Ctrl-C
-//! or SIGTERM; everything else lives in the library. By default the server logs start-up,
-//! shutdown and trouble; `--log-calls` adds one line per call. `RUST_LOG`, when set, alone
-//! decides what is logged (the call lines are info events of `grpc_tour::calls`).
+//! This file only parses the flags (the server's own are its [`Config`]), binds the address
+//! and serves until Ctrl-C or SIGTERM; everything else lives in the library. By default the
+//! server logs start-up, shutdown and trouble; `--log-calls` adds one line per call.
+//! `RUST_LOG`, when set, decides what else is logged (the call lines are info events of
+//! `grpc_tour::calls`, which `--log-calls` turns on whatever `RUST_LOG` says of them).
 
 use std::{
     io::{BufWriter, IsTerminal},
@@ -22,13 +23,10 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use grpc_tour::{
-    lesson::route_guide::{features::FeatureDb, notes},
-    production::{
-        notes::NoteHome,
-        server::{Config, Limits, Runtime, TourServer},
-        tls::{ServerTlsFiles, Throwaway},
-    },
+use grpc_tour::production::{
+    metrics,
+    server::{Config, Runtime, TourServer},
+    tls::Throwaway,
 };
 use tokio::net::TcpListener;
 use tracing_appender::non_blocking::ErrorCounter;
@@ -45,47 +43,9 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:50051")]
     addr: SocketAddr,
 
-    /// Seeds the Mentat's verdicts, so that the same calls get the same answers.
-    #[arg(long)]
-    seed: Option<u64>,
-
-    /// Serves the features in FILE (grpc.io's route_guide_db.json format) instead of the
-    /// built-in set.
-    #[arg(long, value_name = "FILE")]
-    features: Option<PathBuf>,
-
-    /// How many RouteChat notes to keep; once full, new notes are refused with
-    /// RESOURCE_EXHAUSTED rather than silently dropped.
-    #[arg(long, value_name = "N", default_value_t = notes::DEFAULT_CAPACITY)]
-    max_notes: usize,
-
-    /// How many bytes of RouteChat notes to keep (each at its encoded size), refusing the
-    /// note that would pass it with RESOURCE_EXHAUSTED. The count alone bounds no memory,
-    /// as one note may be a whole 4 MiB message; 256 MiB suits a 1 GiB container.
-    #[arg(long, value_name = "BYTES", default_value_t = notes::DEFAULT_BYTE_BUDGET)]
-    max_note_bytes: usize,
-
-    /// Where RouteChat's notes live: `memory` (this process; each replica has its own), or
-    /// `redis://HOST:PORT[/DB]`, shared by every replica that names the same Redis (the
-    /// budgets above then hold across them). While Redis cannot be reached, RouteChat
-    /// answers UNAVAILABLE and the other RPCs are unaffected.
-    #[arg(long, value_name = "HOME", default_value = "memory")]
-    notes: NoteHome,
-
-    /// Makes the Mentat think this long before each verdict, so that a client with a
-    /// shorter deadline sees DEADLINE_EXCEEDED (try `--mentat-delay 2s`).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
-    mentat_delay: Duration,
-
-    /// Requires `authorization: Bearer TOKEN` on every tour call; health checks and
-    /// reflection stay open.
-    #[arg(long, env = "GRPC_TOUR_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-
-    /// The name to give in the `x-served-by` header of every response, to tell replicas
-    /// apart behind a load balancer [default: the address it listens on].
-    #[arg(long, value_name = "NAME")]
-    replica_name: Option<String>,
+    /// The server's own settings, which code that starts a server writes too.
+    #[command(flatten)]
+    config: Config,
 
     /// The tokio runtime to serve on. `auto`: current-thread when this process may use
     /// one CPU (a one-core container, `taskset -c 0`), where it is fastest; multi-thread,
@@ -100,22 +60,11 @@ struct Args {
     #[arg(long)]
     log_calls: bool,
 
-    /// Serves Prometheus metrics on http://ADDR/metrics: calls, statuses, latencies and
-    /// messages per method, calls in progress, and the note store's size.
-    #[arg(long, value_name = "ADDR")]
-    metrics_addr: Option<SocketAddr>,
-
     /// How many log lines to hold while stderr is slow to take them (a full pipe, a stalled
     /// log collector). Past it, lines are dropped and counted, and a warning says how many:
     /// a slow log never slows a call.
     #[arg(long, value_name = "LINES", default_value_t = 128_000)]
     log_buffer_lines: usize,
-
-    #[command(flatten)]
-    tls: ServerTlsFiles,
-
-    #[command(flatten)]
-    limits: Limits,
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,32 +121,15 @@ async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
         return write_certs(dir);
     }
     tokio::spawn(report_dropped_lines(dropped));
-    let features = match &args.features {
-        Some(path) => FeatureDb::load(path)?,
-        None => FeatureDb::embedded(),
-    };
-    let config = Config {
-        seed: args.seed,
-        mentat_delay: args.mentat_delay,
-        features,
-        max_notes: args.max_notes,
-        max_note_bytes: args.max_note_bytes,
-        notes: args.notes,
-        token: args.token,
-        tls: args.tls.load()?,
-        limits: args.limits,
-        replica_name: args.replica_name,
-        metrics: args.metrics_addr.is_some(),
-    };
-    let (features, tls) = (config.features.len(), config.tls.is_some());
+    let metrics_addr = args.config.metrics_addr;
     // ANCHOR: serve
-    let server = TourServer::new(config)?;
+    let server = TourServer::new(args.config)?;
     let listener = TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     // Registered before serving, so that a SIGTERM that arrives early is not missed.
     let shutdown = shutdown_signal()?;
-    let metrics = match (args.metrics_addr, server.metrics()) {
+    let metrics = match (metrics_addr, server.metrics()) {
         (Some(addr), Some(metrics)) => Some((
             TcpListener::bind(addr)
                 .await
@@ -207,6 +139,7 @@ async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
         _ => None,
     };
 
+    let (features, tls) = server.describe();
     tracing::info!(
         addr = %listener.local_addr()?,
         features,
@@ -215,7 +148,7 @@ async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
     );
     if let Some((listener, metrics)) = metrics {
         tracing::info!(metrics = %listener.local_addr()?, "Prometheus metrics on /metrics");
-        tokio::spawn(grpc_tour::production::metrics::serve(listener, metrics));
+        tokio::spawn(metrics::serve(listener, metrics));
     }
     server.serve(listener, shutdown).await?;
     tracing::info!("stopped");

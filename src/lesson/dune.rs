@@ -43,9 +43,16 @@ impl Mentat {
         Mentat { thinking, ..self }
     }
 
-    /// Judges whether `name` is the Muad'Dib, in the words of the tutorial.
-    pub fn judge(&self, name: &str) -> Result<String, Error> {
-        Ok(self.verdict_on(named(name)?))
+    /// Judges whether `name` is the Muad'Dib, in the words of the tutorial: a blank name is
+    /// refused at once; any other is thought about (for `thinking`), then answered.
+    pub async fn judge(&self, name: &str) -> Result<String, Error> {
+        let name = named(name)?;
+        if !self.thinking.is_zero() {
+            // An `.await`, not a blocking sleep: other calls go on while this one waits,
+            // and a call dropped at its deadline is dropped right here.
+            tokio::time::sleep(self.thinking).await;
+        }
+        Ok(self.verdict_on(name))
     }
 
     fn verdict_on(&self, name: &str) -> String {
@@ -84,15 +91,7 @@ impl dune_server::Dune for Mentat {
         &self,
         request: Request<WeFoundHim>,
     ) -> Result<Response<DidYouReally>, Status> {
-        let request = request.into_inner();
-        // Checked before thinking, so that a bad question is refused at once.
-        let name = named(&request.message)?;
-        if !self.thinking.is_zero() {
-            // An `.await`, not a blocking sleep: other calls go on while this one waits,
-            // and a call past its deadline is dropped right here.
-            tokio::time::sleep(self.thinking).await;
-        }
-        let message = self.verdict_on(name);
+        let message = self.judge(&request.into_inner().message).await?;
         Ok(Response::new(DidYouReally { message }))
     }
     // ANCHOR_END: is_muad_dib
@@ -102,15 +101,20 @@ impl dune_server::Dune for Mentat {
 mod tests {
     use super::*;
 
-    fn verdicts(mentat: &Mentat, count: usize) -> Vec<String> {
-        (0..count)
-            .map(|_| mentat.judge("Paul Atreides").unwrap())
-            .collect()
+    async fn verdicts(mentat: &Mentat, count: usize) -> Vec<String> {
+        let mut verdicts = Vec::new();
+        for _ in 0..count {
+            verdicts.push(mentat.judge("Paul Atreides").await.unwrap());
+        }
+        verdicts
     }
 
-    #[test]
-    fn answers_in_the_tutorial_words() {
-        let answer = Mentat::new(Some(1)).judge("  Paul Atreides ").unwrap();
+    #[tokio::test]
+    async fn answers_in_the_tutorial_words() {
+        let answer = Mentat::new(Some(1))
+            .judge("  Paul Atreides ")
+            .await
+            .unwrap();
         assert!(
             answer == "Hello minion, you ask me if Paul Atreides is the Muad'Dib... YES!"
                 || answer == "Hello minion, you ask me if Paul Atreides is the Muad'Dib... NO!",
@@ -118,19 +122,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_same_seed_gives_the_same_verdicts_and_both_occur() {
-        let first = verdicts(&Mentat::new(Some(42)), 32);
-        assert_eq!(first, verdicts(&Mentat::new(Some(42)), 32));
+    #[tokio::test]
+    async fn the_same_seed_gives_the_same_verdicts_and_both_occur() {
+        let first = verdicts(&Mentat::new(Some(42)), 32).await;
+        assert_eq!(first, verdicts(&Mentat::new(Some(42)), 32).await);
         assert!(first.iter().any(|v| v.ends_with("YES!")));
         assert!(first.iter().any(|v| v.ends_with("NO!")));
     }
 
-    #[test]
-    fn refuses_a_blank_name() {
-        let mentat = Mentat::new(Some(1));
+    #[tokio::test]
+    async fn refuses_a_blank_name_without_thinking() {
+        // A Mentat who thinks for ever: a blank name must be refused before he starts.
+        let mentat = Mentat::new(Some(1)).thinking_for(Duration::MAX);
         for blank in ["", "   ", "\t\n"] {
-            let error = mentat.judge(blank).unwrap_err();
+            let error = mentat.judge(blank).await.unwrap_err();
             assert_eq!(error.code(), tonic::Code::InvalidArgument);
             assert!(error.to_string().starts_with("message "), "{error}");
         }

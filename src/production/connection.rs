@@ -49,16 +49,25 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// 9-byte header at least).
 const HANDSHAKE_BYTES: u64 = 24 + 9;
 
-/// How long a connection may take to begin, sit with no call, and hold a stalled call.
-#[derive(Debug, Clone, Copy)]
+/// How long a connection may take to begin, sit with no call, and hold a stalled call:
+/// flags of the server's (`--help` says each).
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ConnectionLimits {
-    /// A connection whose client has not sent its HTTP/2 preface and settings by then is
-    /// closed.
+    /// How long a new connection may take to send its HTTP/2 preface and settings (and to
+    /// finish its TLS handshake, with TLS) before it is closed, so that a peer that connects
+    /// and says nothing cannot hold a socket.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
-    /// A connection with no call at all for this long is closed.
+
+    /// How long a connection may go with no call at all before it is closed. A client that
+    /// needs the connection again reconnects; an abandoned one stops holding a socket.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
-    /// A call still open this long past its deadline, or past the shutdown's grace period,
-    /// is taken to be blocked by a client that stopped reading: its connection is closed.
+
+    /// How long a call may stay open past its deadline, or past the shutdown's grace period,
+    /// before the server takes it to be blocked by a client that stopped reading and closes
+    /// its connection (a reading client's call has ended by then).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub stalled_grace: Duration,
 }
 

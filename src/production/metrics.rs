@@ -35,12 +35,13 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
-use prost::Message;
-use prost_types::FileDescriptorSet;
 use tokio::net::TcpListener;
 use tonic::Code;
 
-use crate::{lesson::proto, production::notes::Notes};
+use crate::{
+    production::notes::Notes,
+    protocol::methods::{Method, SERVED, methods},
+};
 
 /// Upper bounds of the latency buckets, in seconds: from 100 µs, where a local unary call
 /// lands, to the 5 minutes a stream may last under the default `--max-deadline`.
@@ -220,10 +221,11 @@ impl Metrics {
                 in_progress: in_progress.get_or_create(&labels).clone(),
             })
         };
-        let mut methods: Vec<_> = known_methods()
-            .map(|(path, grpc_type, service, method)| {
-                let handles = handles(grpc_type, &service, &method);
-                (path, handles)
+        let mut methods: Vec<_> = methods(&SERVED)
+            .into_iter()
+            .map(|method| {
+                let handles = handles(grpc_type(&method), &method.service, &method.name);
+                (method.path, handles)
             })
             .collect();
         methods.sort_by(|(a, _), (b, _)| a.cmp(b));
@@ -266,41 +268,14 @@ impl Metrics {
     }
 }
 
-/// Each method of the services this binary serves: its path, go-grpc-prometheus's name for
-/// its kind, its service and its name.
-fn known_methods() -> impl Iterator<Item = (String, &'static str, String, String)> {
-    [
-        proto::FILE_DESCRIPTOR_SET,
-        tonic_health::pb::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-    ]
-    .into_iter()
-    .flat_map(|descriptors| {
-        // All compiled into the binary; a unit test decodes them.
-        let set = FileDescriptorSet::decode(descriptors).expect("a built-in descriptor set");
-        set.file.into_iter().flat_map(|file| {
-            let package = file.package().to_owned();
-            file.service.into_iter().flat_map(move |service| {
-                let service_name = format!("{package}.{}", service.name());
-                service.method.into_iter().map(move |method| {
-                    let grpc_type = match (method.client_streaming(), method.server_streaming()) {
-                        (false, false) => "unary",
-                        (false, true) => "server_stream",
-                        (true, false) => "client_stream",
-                        (true, true) => "bidi_stream",
-                    };
-                    let path = format!("/{service_name}/{}", method.name());
-                    (
-                        path,
-                        grpc_type,
-                        service_name.clone(),
-                        method.name().to_owned(),
-                    )
-                })
-            })
-        })
-    })
+/// go-grpc-prometheus's name for a method's kind.
+fn grpc_type(method: &Method) -> &'static str {
+    match (method.client_streaming, method.server_streaming) {
+        (false, false) => "unary",
+        (false, true) => "server_stream",
+        (true, false) => "client_stream",
+        (true, true) => "bidi_stream",
+    }
 }
 
 /// Serves `metrics` as `GET /metrics` on `listener`, in plain HTTP/1.1 (what Prometheus

@@ -47,30 +47,71 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
 }
 
-/// The server's TLS flags.
+/// The server's TLS flags: each file is read when the flag is parsed, so a missing one is a
+/// usage error before the server starts.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct ServerTlsFiles {
+pub struct ServerTls {
     /// Serve TLS with this certificate (chain), in PEM; needs --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
+    #[arg(long, value_name = "PEM", requires = "tls_key", value_parser = Pem::read)]
+    pub tls_cert: Option<Pem>,
 
     /// The private key of --tls-cert, in PEM.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
+    #[arg(long, value_name = "PEM", requires = "tls_cert", value_parser = Pem::read)]
+    pub tls_key: Option<Pem>,
 
     /// Mutual TLS: also require each client to present a certificate signed by this CA.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub client_ca: Option<PathBuf>,
+    #[arg(long, value_name = "PEM", requires = "tls_cert", value_parser = Pem::read)]
+    pub client_ca: Option<Pem>,
 }
 
-impl ServerTlsFiles {
-    /// The server's TLS settings, or `None` to serve plaintext.
-    pub fn load(&self) -> Result<Option<ServerTlsConfig>, TlsError> {
+impl ServerTls {
+    /// TLS with the server's certificate and key; with `client_ca`, mutual TLS.
+    pub fn new(
+        cert: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+        client_ca: Option<impl AsRef<[u8]>>,
+    ) -> Self {
+        let pem = |bytes: &dyn AsRef<[u8]>| Pem(bytes.as_ref().to_vec());
+        ServerTls {
+            tls_cert: Some(pem(&cert)),
+            tls_key: Some(pem(&key)),
+            client_ca: client_ca.as_ref().map(|ca| pem(ca)),
+        }
+    }
+
+    /// tonic's TLS settings, or `None` to serve plaintext.
+    pub fn config(&self) -> Option<ServerTlsConfig> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return Ok(None);
+            return None;
         };
-        let client_ca = self.client_ca.as_deref().map(read).transpose()?;
-        Ok(Some(server_config(read(cert)?, read(key)?, client_ca)))
+        Some(server_config(cert, key, self.client_ca.as_ref()))
+    }
+}
+
+/// The contents of a PEM file. Its `Debug` shows only its size, so that a private key
+/// never reaches a log.
+#[derive(Clone)]
+pub struct Pem(Vec<u8>);
+
+impl Pem {
+    /// Reads the PEM file at `path`.
+    pub fn read(path: &str) -> Result<Pem, TlsError> {
+        fs::read(path).map(Pem).map_err(|source| TlsError::Read {
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+impl AsRef<[u8]> for Pem {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pem({} bytes)", self.0.len())
     }
 }
 
@@ -97,13 +138,6 @@ pub fn client_config(
         Some((cert, key)) => config.identity(Identity::from_pem(cert, key)),
         None => config,
     }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// A throwaway certificate authority, with a server and a client certificate it signed,

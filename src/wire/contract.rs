@@ -9,34 +9,11 @@
 use std::{collections::HashMap, fmt::Debug};
 
 use prost::Message;
-use prost_types::FileDescriptorSet;
 
-use crate::lesson::proto;
-
-/// One method of the contract, as its descriptor describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Method {
-    /// The full name of the request message, such as `tour.SumRequest`.
-    pub input: String,
-    /// The full name of the response message, such as `tour.SumResponse`.
-    pub output: String,
-    /// Whether the client sends a stream of requests.
-    pub client_streaming: bool,
-    /// Whether the server sends a stream of responses.
-    pub server_streaming: bool,
-}
-
-impl Method {
-    /// The kind of RPC, as the walkthrough names them.
-    pub fn kind(&self) -> &'static str {
-        match (self.client_streaming, self.server_streaming) {
-            (false, false) => "unary",
-            (false, true) => "server streaming",
-            (true, false) => "client streaming",
-            (true, true) => "bidirectional",
-        }
-    }
-}
+use crate::{
+    lesson::proto,
+    protocol::methods::{Method, methods},
+};
 
 /// The methods of every service this binary knows, by path.
 #[derive(Clone, Debug)]
@@ -47,31 +24,14 @@ pub struct Contract {
 impl Default for Contract {
     /// The tour's services and the standard health service.
     fn default() -> Self {
-        let mut methods = HashMap::new();
-        for descriptors in [
+        let sets = [
             proto::FILE_DESCRIPTOR_SET,
             tonic_health::pb::FILE_DESCRIPTOR_SET,
-        ] {
-            // Both sets are compiled into the binary, and a unit test decodes them.
-            let set = FileDescriptorSet::decode(descriptors).expect("a built-in descriptor set");
-            for file in set.file {
-                let package = file.package();
-                for service in &file.service {
-                    for method in &service.method {
-                        let path = format!("/{package}.{}/{}", service.name(), method.name());
-                        methods.insert(
-                            path,
-                            Method {
-                                input: method.input_type().trim_start_matches('.').to_owned(),
-                                output: method.output_type().trim_start_matches('.').to_owned(),
-                                client_streaming: method.client_streaming(),
-                                server_streaming: method.server_streaming(),
-                            },
-                        );
-                    }
-                }
-            }
-        }
+        ];
+        let methods = methods(&sets)
+            .into_iter()
+            .map(|method| (method.path.clone(), method))
+            .collect();
         Contract { methods }
     }
 }

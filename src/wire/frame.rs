@@ -12,6 +12,8 @@ use std::collections::HashMap;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::protocol::prefix::{PREFIX, Piece, Prefixes};
+
 /// Which way a frame travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -317,32 +319,27 @@ const PRIORITY: u8 = 0x20;
 /// The part of a stream's next message that has arrived so far.
 #[derive(Default)]
 struct Partial {
-    /// The 5-byte prefix, as far as it has come.
-    prefix: Vec<u8>,
+    /// Where the stream is in its messages.
+    prefixes: Prefixes,
+    /// The current message's prefix, once whole: whether it is compressed, and its length.
+    current: Option<(bool, usize)>,
     /// The message's bytes so far, while it is to be kept.
     payload: BytesMut,
-    /// How many of its bytes (after the prefix) have arrived.
-    received: usize,
 }
 
 impl Partial {
-    /// The message's length, once its prefix is whole.
-    fn length(&self) -> Option<usize> {
-        let prefix: [u8; 5] = self.prefix.as_slice().try_into().ok()?;
-        usize::try_from(u32::from_be_bytes([
-            prefix[1], prefix[2], prefix[3], prefix[4],
-        ]))
-        .ok()
-    }
-
     fn pending(&self) -> Option<Pending> {
-        if self.prefix.is_empty() {
-            return None;
+        match self.current {
+            Some((_, length)) => Some(Pending {
+                have: PREFIX + length - self.prefixes.message_left(),
+                of: length.checked_add(PREFIX),
+            }),
+            None if self.prefixes.prefix_read() > 0 => Some(Pending {
+                have: self.prefixes.prefix_read(),
+                of: None,
+            }),
+            None => None,
         }
-        Some(Pending {
-            have: self.prefix.len() + self.received,
-            of: self.length().and_then(|length| length.checked_add(5)),
-        })
     }
 }
 
@@ -602,37 +599,36 @@ impl FrameReader {
         let mut partial = self.partial.remove(&stream).unwrap_or_default();
         let mut messages = Vec::new();
         let mut kept = 0;
-        while !data.is_empty() {
-            if partial.prefix.len() < 5 {
-                let take = data.len().min(5 - partial.prefix.len());
-                partial.prefix.extend_from_slice(&data[..take]);
-                data = &data[take..];
+        while let Some(piece) = partial.prefixes.next(&mut data) {
+            match piece {
+                Piece::Prefix { compressed, length } => {
+                    partial.current = Some((compressed, length))
+                }
+                Piece::Message(bytes) => {
+                    if partial
+                        .current
+                        .is_some_and(|(_, length)| length <= MAX_KEPT)
+                    {
+                        partial.payload.extend_from_slice(bytes);
+                    }
+                }
             }
-            let Some(length) = partial.length() else {
-                break;
+            let Some((compressed, length)) = partial.current else {
+                continue;
             };
-            let take = data.len().min(length - partial.received);
-            if length <= MAX_KEPT {
-                partial.payload.extend_from_slice(&data[..take]);
+            if partial.prefixes.message_left() > 0 {
+                continue;
             }
-            partial.received += take;
-            data = &data[take..];
-            if partial.received < length {
-                break;
-            }
-            let done = std::mem::take(&mut partial);
+            partial.current = None;
+            let payload = std::mem::take(&mut partial.payload);
             let keep = length <= MAX_KEPT && kept + length <= MAX_KEPT_PER_FRAME;
             if keep {
                 kept += length;
             }
             messages.push(Message {
-                compressed: done.prefix[0] != 0,
+                compressed,
                 length,
-                payload: if keep {
-                    done.payload.freeze()
-                } else {
-                    Bytes::new()
-                },
+                payload: if keep { payload.freeze() } else { Bytes::new() },
             });
         }
         let pending = partial.pending();

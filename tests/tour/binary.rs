@@ -246,10 +246,10 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
     ])
     .await;
     assert!(!success);
-    assert!(
-        stderr.starts_with("grpc-tour: cannot load features from /no/such/features.json: "),
-        "{stderr}"
-    );
+    // A usage error, in clap's words: which flag, which value, and why.
+    let refused = "error: invalid value '/no/such/features.json' for '--features <FILE>': \
+                   cannot load features from /no/such/features.json: ";
+    assert!(stderr.starts_with(refused), "{stderr}");
 
     let mut file = tempfile::NamedTempFile::new().unwrap();
     write!(
@@ -261,8 +261,8 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
     let (success, stderr) = run_to_exit(&["--addr", "127.0.0.1:0", "--features", path]).await;
     assert!(!success);
     assert!(
-        stderr.starts_with(&format!(
-            "grpc-tour: cannot load features from {path}: not a JSON list"
+        stderr.contains(&format!(
+            "for '--features <FILE>': cannot load features from {path}: not a JSON list"
         )),
         "{stderr}"
     );

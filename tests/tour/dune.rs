@@ -39,7 +39,10 @@ async fn is_muad_dib_answers_as_the_seeded_mentat_would() {
     let answers = ask(&server, &names).await;
 
     let mentat = Mentat::new(Some(SEED));
-    let expected: Vec<String> = names.iter().map(|n| mentat.judge(n).unwrap()).collect();
+    let mut expected = Vec::new();
+    for name in names {
+        expected.push(mentat.judge(name).await.unwrap());
+    }
     assert_eq!(answers, expected);
     assert!(
         answers[0].starts_with("Hello minion, you ask me if Paul Atreides is the Muad'Dib... ")

@@ -18,7 +18,10 @@ use grpc_tour::{
             landmarks::{ARRAKEEN, OPEN_DESERT},
         },
     },
-    production::{server::Config, tls::ServerTlsFiles},
+    production::{
+        server::Config,
+        tls::{Pem, ServerTls},
+    },
 };
 use std::sync::Arc;
 use tokio::{io::AsyncBufReadExt, process::Command};
@@ -94,7 +97,10 @@ async fn the_summator_example_prints_the_sum() {
 #[tokio::test]
 async fn the_dune_example_prints_the_mentats_verdict() {
     let server = spawn_test_server().await;
-    let verdict = Mentat::new(Some(SEED)).judge("Gurney Halleck").unwrap();
+    let verdict = Mentat::new(Some(SEED))
+        .judge("Gurney Halleck")
+        .await
+        .unwrap();
 
     let printed = stdout_of(&server, "dune", &["Gurney Halleck"]).await;
 
@@ -315,13 +321,14 @@ async fn the_certs_command_makes_a_ca_for_a_mutual_tls_server_and_an_example() {
         }
     }
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let tls = ServerTlsFiles {
-        tls_cert: Some(file("server.pem").into()),
-        tls_key: Some(file("server.key").into()),
-        client_ca: Some(file("ca.pem").into()),
+    let pem = |name: &str| Some(Pem::read(&file(name)).unwrap());
+    let tls = ServerTls {
+        tls_cert: pem("server.pem"),
+        tls_key: pem("server.key"),
+        client_ca: pem("ca.pem"),
     };
     let server = spawn_server(Config {
-        tls: tls.load().unwrap(),
+        tls,
         ..test_config()
     })
     .await;

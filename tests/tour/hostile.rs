@@ -81,8 +81,8 @@ fn encoded(message: impl Message) -> Vec<u8> {
 /// past its deadline (or the grace period) for stalled after the grace the binary gives.
 fn stalling_config() -> Config {
     let mut config = test_config();
-    config.features = FeatureDb::from_json(&many_features_json()).unwrap();
-    config.limits.stalled_grace = Limits::default().stalled_grace;
+    config.features = Some(FeatureDb::from_json(&many_features_json()).unwrap());
+    config.limits.connection.stalled_grace = Limits::default().connection.stalled_grace;
     config
 }
 
@@ -142,7 +142,7 @@ async fn a_shutdown_ends_a_stream_whose_client_stopped_reading() {
 #[tokio::test]
 async fn a_connection_that_never_begins_http2_is_closed() {
     let mut config = test_config();
-    config.limits.handshake_timeout = Duration::from_millis(200);
+    config.limits.connection.handshake_timeout = Duration::from_millis(200);
     let server = spawn_server(config).await;
 
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
@@ -171,7 +171,7 @@ async fn idle_connection(addr: SocketAddr) -> (h2::client::SendRequest<Bytes>, J
 #[tokio::test]
 async fn a_connection_with_no_call_is_closed_once_idle() {
     let mut config = test_config();
-    config.limits.idle_timeout = Duration::from_millis(200);
+    config.limits.connection.idle_timeout = Duration::from_millis(200);
     let server = spawn_server(config).await;
 
     let (_client, idle) = idle_connection(server.addr).await;

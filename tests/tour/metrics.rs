@@ -17,7 +17,8 @@ use crate::support::{
 
 async fn spawn_measured(config: Config) -> (TestServer, Arc<Metrics>) {
     let server = spawn_server(Config {
-        metrics: true,
+        // Kept, though nothing serves them there: the test reads them directly.
+        metrics_addr: Some(([127, 0, 0, 1], 0).into()),
         ..config
     })
     .await;
@@ -173,10 +174,10 @@ async fn each_call_is_counted_by_method_and_status_with_its_messages() {
 #[tokio::test]
 async fn a_stream_the_client_abandons_counts_as_canceled_and_is_no_longer_in_progress() {
     let (server, metrics) = spawn_measured(Config {
-        features: grpc_tour::lesson::route_guide::features::FeatureDb::from_json(
-            &many_features_json(),
-        )
-        .unwrap(),
+        features: Some(
+            grpc_tour::lesson::route_guide::features::FeatureDb::from_json(&many_features_json())
+                .unwrap(),
+        ),
         ..test_config()
     })
     .await;

@@ -57,7 +57,7 @@ pub fn test_config() -> Config {
         seed: Some(SEED),
         ..Config::default()
     };
-    config.limits.stalled_grace = PATIENCE;
+    config.limits.connection.stalled_grace = PATIENCE;
     config
 }
 
@@ -65,7 +65,7 @@ pub fn test_config() -> Config {
 pub async fn spawn_server_with_features(json: &str) -> TestServer {
     let features = FeatureDb::from_json(json).expect("test features are valid");
     spawn_server(Config {
-        features,
+        features: Some(features),
         ..test_config()
     })
     .await

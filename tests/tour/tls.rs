@@ -10,7 +10,7 @@ use grpc_tour::{
     },
     production::{
         server::Config,
-        tls::{self, Throwaway},
+        tls::{self, ServerTls, Throwaway},
     },
 };
 use tonic::transport::Channel;
@@ -25,11 +25,7 @@ static STRANGER: LazyLock<Throwaway> = LazyLock::new(|| Throwaway::generate().un
 async fn spawn_tls_server(mutual: bool) -> TestServer {
     let client_ca = mutual.then_some(&PKI.ca_cert);
     spawn_server(Config {
-        tls: Some(tls::server_config(
-            &PKI.server_cert,
-            &PKI.server_key,
-            client_ca,
-        )),
+        tls: ServerTls::new(&PKI.server_cert, &PKI.server_key, client_ca),
         ..test_config()
     })
     .await

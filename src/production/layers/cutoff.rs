@@ -24,7 +24,7 @@
 //! A client that stops reading stops all of that: hyper does not poll a response body
 //! while it waits for the client's flow-control window, so this layer never runs for that
 //! call. Each call's deadline is therefore also registered with its connection's watch
-//! (`server::connection`), which closes the connection once the call is overdue.
+//! (`production::connection`), which closes the connection once the call is overdue.
 
 use std::{
     future::Future,

@@ -1,19 +1,22 @@
-//! What happens to every call before and after its handler: the tower layers the server
-//! wraps around all of its services.
+//! What happens to every call before and after its handler: the tower layers the production
+//! server wraps around all of its services.
 //!
-//! The services only answer requests. Everything a production server does around that lives
-//! here, one concern per module, and none of it needs a line in a handler:
+//! The services only answer requests. Everything the tour's server does around that lives
+//! here, one concern per module, and none of it needs a line in a handler. A tonic server
+//! of your own does none of it until you add such layers (`Server::builder().layer(..)`):
 //!
-//! | order | layer                             | what it does                                     |
-//! |-------|-----------------------------------|--------------------------------------------------|
-//! | 1     | [`observe`]                       | live calls, metrics, trace ids, the call log line |
+//! | order | layer                             | what it does                                      |
+//! |-------|-----------------------------------|---------------------------------------------------|
+//! | 1     | [`observe`]                       | live calls, metrics, trace ids, the call log line; each message held to the size limit and counted ([`messages`]) |
 //! | 2     | `PropagateRequestId` (tower-http) | echoes a client's `x-request-id` in the response  |
-//! | 3     | [`message_size`] (`MapRequest`)   | too-large messages: RESOURCE_EXHAUSTED, per spec  |
-//! | 4     | [`cutoff`]                        | ends calls at their deadline or the grace period  |
+//! | 3     | [`cutoff`]                        | ends calls at their deadline or the grace period  |
+//! | 4     | `SetResponseHeader` (tower-http)  | names the replica in `x-served-by`                |
 //!
 //! The server stacks them in this order (`server::TourServer::serve`), outermost first. The
 //! order matters: observing sits outside the others, so every call is counted (and logged)
-//! with the status the client saw, whichever layer set it. The bearer token is checked inside, by a
+//! with the status the client saw, whichever layer set it. Nothing passes between layers
+//! but the request and the response: the one layer that needs a call's metrics both ways
+//! (its messages) is the one that looks them up. The bearer token is checked inside, by a
 //! tonic interceptor on each tour service (`server::token`), so health and reflection stay
 //! open.
 //!
@@ -21,6 +24,6 @@
 //! line reads, and applies its own `grpc-timeout` check, which [`cutoff`] finishes).
 
 pub mod cutoff;
-pub mod message_size;
+pub mod messages;
 pub mod observe;
 pub mod trace_context;

@@ -1,6 +1,9 @@
 //! Watching every call from outside the services: how many calls are live, the Prometheus
-//! metrics of each (`crate::production::metrics`), its place in a trace (`traceparent`), and one log
-//! line per call with its service, method, peer, trace id, gRPC status and latency.
+//! metrics of each (`crate::production::metrics`), its place in a trace (`traceparent`), one
+//! log line per call with its service, method, peer, trace id, gRPC status and latency, and
+//! its messages, held to `--max-message-size` and counted both ways ([`super::messages`]).
+//! None of this is tonic's: a tonic server of your own counts, logs and traces nothing
+//! until a layer like this one is added, and reports an oversized message as `OUT_OF_RANGE`.
 //!
 //! This is a tower layer around the whole server, so no handler has to remember to log or
 //! count. When a call ends, one event is logged with all of its fields, under the target
@@ -52,10 +55,16 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::{Level, Span};
 
-use crate::production::{
-    connection::ConnectionInfo,
-    layers::{message_size::Messages, trace_context::TRACEPARENT, trace_context::TraceContext},
-    metrics::{MethodMetrics, Metrics},
+use crate::{
+    production::{
+        connection::ConnectionInfo,
+        layers::{
+            messages,
+            trace_context::{TRACEPARENT, TraceContext},
+        },
+        metrics::{MethodMetrics, Metrics},
+    },
+    protocol::prefix::Prefixes,
 };
 
 /// The header that carries a client's request id, which the server echoes and logs.
@@ -120,19 +129,24 @@ pub struct ObserveLayer {
     watch: Watch,
 }
 
-/// What the layer records each call into.
+/// What the layer records each call into, and the limit it holds request messages to.
 #[derive(Debug, Clone, Default)]
 struct Watch {
     live: LiveCalls,
     metrics: Option<Arc<Metrics>>,
+    max_message_size: usize,
 }
 
 impl ObserveLayer {
-    /// A layer that counts its calls in `live`, and records them in `metrics` if there are
-    /// any.
-    pub fn new(live: LiveCalls, metrics: Option<Arc<Metrics>>) -> Self {
+    /// A layer that counts its calls in `live`, records them in `metrics` if there are any,
+    /// and fails a call whose request has a message over `max_message_size` bytes.
+    pub fn new(live: LiveCalls, metrics: Option<Arc<Metrics>>, max_message_size: usize) -> Self {
         ObserveLayer {
-            watch: Watch { live, metrics },
+            watch: Watch {
+                live,
+                metrics,
+                max_message_size,
+            },
         }
     }
 }
@@ -149,13 +163,11 @@ impl<S> Layer<S> for ObserveLayer {
 }
 
 impl Watch {
-    fn begin<B>(&self, request: &mut http::Request<B>) -> Call {
+    fn begin<B>(&self, request: &http::Request<B>) -> Call {
         self.live.count_in(true);
         let method = self.metrics.as_ref().map(|metrics| {
             let method = Arc::clone(metrics.method(request.uri().path()));
             method.start();
-            // For the request body, whose messages `message_size` counts as they arrive.
-            request.extensions_mut().insert(Arc::clone(&method));
             method
         });
         // What only a log line or a span shows is gathered only when one will be written.
@@ -165,7 +177,7 @@ impl Watch {
             started: Instant::now(),
             status: None,
             live: self.live.clone(),
-            metrics: method.map(|method| (method, Messages::new(usize::MAX))),
+            metrics: method.map(|method| (method, Prefixes::default())),
             record: recorded.then(|| Box::new(Record::of(request))),
         }
     }
@@ -178,9 +190,9 @@ pub struct ObserveService<S> {
     watch: Watch,
 }
 
-impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ObserveService<S>
+impl<S, ResBody> Service<http::Request<tonic::body::Body>> for ObserveService<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>,
 {
     type Response = http::Response<ObservedBody<ResBody>>;
     type Error = S::Error;
@@ -190,8 +202,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
-        let call = self.watch.begin(&mut request);
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let call = self.watch.begin(&request);
+        // The request's messages, each held to the limit as its prefix arrives, and counted.
+        let received = call.metrics.as_ref().map(|(method, _)| Arc::clone(method));
+        let request = messages::measure_request(request, self.watch.max_message_size, received);
         ResponseFuture {
             inner: self.inner.call(request),
             call: Some(call),
@@ -208,7 +223,7 @@ struct Call {
     live: LiveCalls,
     /// The method's metrics, and where the response is in its messages, to count those
     /// sent; `None` when the server keeps no metrics.
-    metrics: Option<(Arc<MethodMetrics>, Messages)>,
+    metrics: Option<(Arc<MethodMetrics>, Prefixes)>,
     /// What the log line and the span show, when either is enabled.
     record: Option<Box<Record>>,
 }
@@ -358,10 +373,10 @@ impl<B: Body> Body for ObservedBody<B> {
         if let (Some(Ok(frame)), Some(call)) = (&frame, this.call.as_mut()) {
             if let Some(trailers) = frame.trailers_ref() {
                 call.note_status(trailers);
-            } else if let (Some(data), Some((method, messages))) =
+            } else if let (Some(data), Some((method, sent))) =
                 (frame.data_ref(), call.metrics.as_mut())
             {
-                method.sent(messages.count(data.chunk()));
+                method.sent(messages::count(sent, data.chunk()));
             }
         }
         Poll::Ready(frame)

@@ -1,62 +1,88 @@
-//! What a server is started with: the tour's own settings, and the limits every production
-//! gRPC server should set on purpose rather than inherit.
+//! What a server is started with: the binary's flags, which are the server's settings.
 //!
-//! [`Limits`] doubles as the server's command-line flags, so each default is stated once,
-//! with the reason for it, and shows in `grpc-tour --help`.
+//! [`Config`] *is* the flags (clap's `Args`, flattened into the binary's), so each setting
+//! is written once: its type, its default and the reason for it, which `grpc-tour --help`
+//! shows. Code that starts a server (the tests, the examples) writes the same struct.
 
-use std::time::Duration;
-
-use tonic::transport::ServerTlsConfig;
+use std::{net::SocketAddr, path::Path, time::Duration};
 
 use crate::{
     lesson::route_guide::{features::FeatureDb, notes},
-    production::notes::NoteHome,
+    production::{connection::ConnectionLimits, notes::NoteHome, tls::ServerTls},
 };
 
 /// Everything the server is started with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Seeds the Mentat's verdicts, so that a run can be repeated; `None` for fresh ones.
+    /// Seeds the Mentat's verdicts, so that the same calls get the same answers.
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// How long the Mentat thinks before each verdict: a way to see a deadline pass.
+
+    /// Makes the Mentat think this long before each verdict, so that a client with a
+    /// shorter deadline sees DEADLINE_EXCEEDED (try `--mentat-delay 2s`).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub mentat_delay: Duration,
-    /// The features the route guide knows.
-    pub features: FeatureDb,
-    /// How many chat notes the server keeps before it refuses new ones.
+
+    /// Serves the features in FILE (grpc.io's route_guide_db.json format) instead of the
+    /// built-in set.
+    #[arg(long, value_name = "FILE", value_parser = |path: &str| FeatureDb::load(Path::new(path)))]
+    pub features: Option<FeatureDb>,
+
+    /// How many RouteChat notes to keep; once full, new notes are refused with
+    /// RESOURCE_EXHAUSTED rather than silently dropped.
+    #[arg(long, value_name = "N", default_value_t = notes::DEFAULT_CAPACITY)]
     pub max_notes: usize,
-    /// How many bytes of chat notes the server keeps before it refuses new ones.
+
+    /// How many bytes of RouteChat notes to keep (each at its encoded size), refusing the
+    /// note that would pass it with RESOURCE_EXHAUSTED. The count alone bounds no memory,
+    /// as one note may be a whole 4 MiB message; 256 MiB suits a 1 GiB container.
+    #[arg(long, value_name = "BYTES", default_value_t = notes::DEFAULT_BYTE_BUDGET)]
     pub max_note_bytes: usize,
-    /// Where the chat notes live: in memory, or in a Redis that replicas share.
+
+    /// Where RouteChat's notes live: `memory` (this process; each replica has its own), or
+    /// `redis://HOST:PORT[/DB]`, shared by every replica that names the same Redis (the
+    /// budgets above then hold across them). While Redis cannot be reached, RouteChat
+    /// answers UNAVAILABLE and the other RPCs are unaffected.
+    #[arg(long, value_name = "HOME", default_value = "memory")]
     pub notes: NoteHome,
-    /// The bearer token tour calls must carry, if any.
+
+    /// Requires `authorization: Bearer TOKEN` on every tour call; health checks and
+    /// reflection stay open.
+    #[arg(long, env = "GRPC_TOUR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Serve TLS (and maybe require client certificates) instead of plaintext.
-    pub tls: Option<ServerTlsConfig>,
-    /// Message size, streams, deadlines, keepalive and the shutdown grace period.
-    pub limits: Limits,
-    /// The name this server gives in the `x-served-by` header of every response, so that a
-    /// client can see which replica answered; its address when `None`.
+
+    /// The name to give in the `x-served-by` header of every response, to tell replicas
+    /// apart behind a load balancer [default: the address it listens on].
+    #[arg(long, value_name = "NAME")]
     pub replica_name: Option<String>,
-    /// Whether to keep Prometheus metrics of every call (`crate::production::metrics`).
-    pub metrics: bool,
+
+    /// Serves Prometheus metrics on http://ADDR/metrics: calls, statuses, latencies and
+    /// messages per method, calls in progress, and the note store's size. Without it, the
+    /// server keeps no metrics at all.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// TLS and mutual TLS: the certificate, its key, and the CA clients must be signed by.
+    #[command(flatten)]
+    pub tls: ServerTls,
+
+    /// What one client may make the server hold, and for how long.
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
 impl Default for Config {
+    /// The defaults of the flags, for servers started from code.
     fn default() -> Self {
-        Config {
-            seed: None,
-            mentat_delay: Duration::ZERO,
-            features: FeatureDb::embedded(),
-            max_notes: notes::DEFAULT_CAPACITY,
-            max_note_bytes: notes::DEFAULT_BYTE_BUDGET,
-            notes: NoteHome::Memory,
-            token: None,
-            tls: None,
-            limits: Limits::default(),
-            replica_name: None,
-            metrics: false,
-        }
+        defaults()
     }
+}
+
+/// The value every flag of `A` takes when none is given: one source of truth for the
+/// defaults, the flag definitions.
+fn defaults<A: clap::Args + clap::FromArgMatches>() -> A {
+    let flags = A::augment_args(clap::Command::new("defaults")).get_matches_from(["defaults"]);
+    A::from_arg_matches(&flags).expect("the flags' defaults are valid")
 }
 
 /// The largest message the server accepts or sends by default: gRPC's usual 4 MiB.
@@ -112,31 +138,15 @@ pub struct Limits {
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub max_pending_resets: usize,
 
-    /// How long a new connection may take to send its HTTP/2 preface and settings (and to
-    /// finish its TLS handshake, with TLS) before it is closed, so that a peer that connects
-    /// and says nothing cannot hold a socket.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub handshake_timeout: Duration,
-
-    /// How long a connection may go with no call at all before it is closed. A client that
-    /// needs the connection again reconnects; an abandoned one stops holding a socket.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
-    pub idle_timeout: Duration,
-
-    /// How long a call may stay open past its deadline, or past the shutdown's grace period,
-    /// before the server takes it to be blocked by a client that stopped reading and closes
-    /// its connection (a reading client's call has ended by then).
-    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
-    pub stalled_grace: Duration,
+    /// What one connection may do: take its time to begin, sit idle, hold a stalled call.
+    #[command(flatten)]
+    pub connection: ConnectionLimits,
 }
 
 impl Default for Limits {
     /// The defaults of the flags, for servers started from code.
     fn default() -> Self {
-        use clap::{Args, FromArgMatches};
-        // One source of truth for the defaults: the flag definitions above.
-        let flags = Limits::augment_args(clap::Command::new("limits")).get_matches_from(["limits"]);
-        Limits::from_arg_matches(&flags).expect("the flags' defaults are valid")
+        defaults()
     }
 }
 
@@ -155,8 +165,12 @@ mod tests {
         assert_eq!(limits.grace_period, Duration::from_secs(10));
         assert_eq!(limits.max_header_list_size, 16 * 1024);
         assert_eq!(limits.max_pending_resets, 20);
-        assert_eq!(limits.handshake_timeout, Duration::from_secs(10));
-        assert_eq!(limits.idle_timeout, Duration::from_secs(300));
-        assert_eq!(limits.stalled_grace, Duration::from_millis(500));
+        assert_eq!(limits.connection.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(limits.connection.idle_timeout, Duration::from_secs(300));
+        assert_eq!(limits.connection.stalled_grace, Duration::from_millis(500));
+        let config = Config::default();
+        assert_eq!(config.max_notes, notes::DEFAULT_CAPACITY);
+        assert_eq!(config.notes, NoteHome::Memory);
+        assert!(config.features.is_none() && config.metrics_addr.is_none());
     }
 }

@@ -7,26 +7,24 @@
 //! address is known, and connectable, before the server task even starts: the binary binds
 //! `--addr`, the tests and examples bind `127.0.0.1:0`, and nobody has to sleep and hope.
 //!
-//! A shutdown goes in three steps. Health checks turn to `NOT_SERVING`, so that load
-//! balancers stop sending new calls; the server stops accepting connections and calls; the
-//! calls in flight get the grace period to finish, and those still open then are ended
-//! with `UNAVAILABLE`.
+//! How the server shuts down is [`shutdown`]'s: health turns `NOT_SERVING`, tonic stops
+//! accepting, and calls still open after the grace period end with `UNAVAILABLE`.
 
 mod config;
 mod runtime;
+mod shutdown;
 pub mod token;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use http::{HeaderName, HeaderValue};
 
-use tokio::{net::TcpListener, sync::oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpListener;
 use tonic::{
     codec::CompressionEncoding, server::NamedService, service::interceptor::InterceptedService,
     transport,
 };
-use tonic_health::{ServingStatus, server::HealthReporter};
+use tonic_health::ServingStatus;
 use tower::ServiceBuilder;
 use tower_http::{ServiceBuilderExt, set_header::SetResponseHeaderLayer};
 
@@ -40,24 +38,18 @@ use crate::{
             self, dune_server::DuneServer, route_guide_server::RouteGuideServer,
             summator_server::SummatorServer,
         },
-        route_guide::RouteGuide,
+        route_guide::{RouteGuide, features::FeatureDb},
         summator::Summator,
     },
     production::{
         connection,
-        layers::{
-            cutoff::CutoffLayer, message_size::limit_messages, observe::LiveCalls,
-            observe::ObserveLayer,
-        },
+        layers::{cutoff::CutoffLayer, observe::LiveCalls, observe::ObserveLayer},
         metrics::Metrics,
         notes::Notes,
     },
 };
+use shutdown::Shutdown;
 use token::RequireToken;
-
-/// How long after the grace period `serve` still waits for connections to close. Ending a
-/// call only queues its status; this is the time to send it.
-const AFTER_GRACE: Duration = Duration::from_secs(1);
 
 /// Applies the message limits, compression and the token check to one generated service.
 /// A macro because the generated servers share these methods but no trait that has them.
@@ -91,6 +83,8 @@ pub struct TourServer {
     token: RequireToken,
     tls: Option<transport::ServerTlsConfig>,
     limits: Limits,
+    /// How many features the route guide knows, for the start-up line.
+    features: usize,
     replica_name: Option<HeaderValue>,
 }
 
@@ -121,16 +115,18 @@ impl TourServer {
             config.max_notes,
             config.max_note_bytes,
         )?);
+        let features = config.features.unwrap_or_else(FeatureDb::embedded);
         Ok(TourServer {
+            features: features.len(),
             mentat: Mentat::new(config.seed).thinking_for(config.mentat_delay),
-            route_guide: RouteGuide::new(Arc::new(config.features), Arc::clone(&notes)),
+            route_guide: RouteGuide::new(Arc::new(features), Arc::clone(&notes)),
             metrics: config
-                .metrics
-                .then(|| Arc::new(Metrics::new(Notes::clone(&notes)))),
+                .metrics_addr
+                .map(|_| Arc::new(Metrics::new(Notes::clone(&notes)))),
             notes,
             live: LiveCalls::default(),
             token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
-            tls: config.tls,
+            tls: config.tls.config(),
             limits: config.limits,
             replica_name: config
                 .replica_name
@@ -141,12 +137,19 @@ impl TourServer {
     }
     // ANCHOR_END: new
 
+    /// How many features the route guide knows, and whether it serves TLS: for the line
+    /// the binary logs at start-up.
+    pub fn describe(&self) -> (usize, bool) {
+        (self.features, self.tls.is_some())
+    }
+
     /// The gauge of calls in progress on this server.
     pub fn live_calls(&self) -> LiveCalls {
         self.live.clone()
     }
 
-    /// This server's metrics, if it keeps them (`Config::metrics`).
+    /// This server's metrics, if it keeps them (`Config::metrics_addr`); the binary serves
+    /// them there.
     pub fn metrics(&self) -> Option<Arc<Metrics>> {
         self.metrics.clone()
     }
@@ -157,44 +160,25 @@ impl TourServer {
     }
 
     /// Serves every service on `listener` until `shutdown` completes, then shuts down as
-    /// the module documentation describes, and returns.
+    /// [`shutdown`] describes, and returns.
     pub async fn serve(
         self,
         listener: TcpListener,
-        shutdown: impl Future<Output = ()>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), transport::Error> {
+        // 1. Health: every service SERVING, until the shutdown turns it.
         let (health, health_service) = tonic_health::server::health_reporter();
         for service in TOUR_SERVICES {
             health
                 .set_service_status(service, ServingStatus::Serving)
                 .await;
         }
-        if let Notes::Redis(redis) = &*self.notes {
-            // Said in one line, without holding up the other services.
-            let redis = Arc::clone(redis);
-            tokio::spawn(async move {
-                match redis.check().await {
-                    Ok(()) => tracing::info!(redis = redis.url(), "chat notes kept in Redis"),
-                    Err(unreachable) => tracing::warn!(
-                        "{unreachable}; RouteChat answers UNAVAILABLE until it can be"
-                    ),
-                }
-            });
-        }
-        let grace_over = CancellationToken::new();
-        let (stopping, stopped_accepting) = oneshot::channel();
-        let stop_accepting = async move {
-            shutdown.await;
-            set_not_serving(&health).await;
-            tracing::info!("shutting down: no new calls; calls in flight may finish");
-            let _ = stopping.send(());
-        };
+        let services = TOUR_SERVICES.into_iter().chain([""]).collect();
+        let shutdown = Shutdown::new(shutdown, health, services, self.limits.grace_period);
+        // 2. Say where RouteChat's notes are, without holding up the other services.
+        self.report_notes();
+        // 3. HTTP/2 and TLS, as the limits say.
         let limits = &self.limits;
-        let served_by = self
-            .replica_name
-            .or_else(|| listener_name(&listener))
-            .unwrap_or(HeaderValue::from_static("unknown"));
-
         let mut builder = transport::Server::builder()
             .max_concurrent_streams(Some(limits.max_concurrent_streams))
             .http2_max_header_list_size(limits.max_header_list_size)
@@ -204,16 +188,23 @@ impl TourServer {
         if let Some(tls) = self.tls {
             // The TLS handshake gets the same time as an HTTP/2 one: a peer that stalls in it
             // does not hold a socket.
-            builder = builder.tls_config(tls.timeout(limits.handshake_timeout))?;
+            builder = builder.tls_config(tls.timeout(limits.connection.handshake_timeout))?;
         }
+        // 4. The layers around every call, and the services.
+        let served_by = self
+            .replica_name
+            .or_else(|| listener_name(&listener))
+            .unwrap_or(HeaderValue::from_static("unknown"));
         // ANCHOR: router
         // Around every call, outermost first (src/production/layers/mod.rs says what each does).
-        let max_message_size = limits.max_message_size;
         let layers = ServiceBuilder::new()
-            .layer(ObserveLayer::new(self.live, self.metrics))
+            .layer(ObserveLayer::new(
+                self.live,
+                self.metrics,
+                limits.max_message_size,
+            ))
             .propagate_x_request_id()
-            .map_request(move |request| limit_messages(request, max_message_size))
-            .layer(CutoffLayer::new(limits.max_deadline, grace_over.clone()))
+            .layer(CutoffLayer::new(limits.max_deadline, shutdown.grace_over()))
             .layer(SetResponseHeaderLayer::overriding(
                 HeaderName::from_static(SERVED_BY),
                 served_by,
@@ -232,37 +223,26 @@ impl TourServer {
                 token
             ));
         // ANCHOR_END: router
+        // 5. Each connection watched, so that one whose client stopped reading can be closed.
+        let incoming = connection::incoming(listener, limits.connection, shutdown.grace_over());
+        // 6. Serve until the shutdown has run its course.
+        shutdown
+            .run(|stop_accepting| router.serve_with_incoming_shutdown(incoming, stop_accepting))
+            .await
+    }
 
-        // Each connection watched, so that one whose client stopped reading can be closed.
-        let connection_limits = connection::ConnectionLimits {
-            handshake_timeout: limits.handshake_timeout,
-            idle_timeout: limits.idle_timeout,
-            stalled_grace: limits.stalled_grace,
-        };
-        let incoming = connection::incoming(listener, connection_limits, grace_over.clone());
-        let serving = router.serve_with_incoming_shutdown(incoming, stop_accepting);
-        let grace_period = limits.grace_period;
-        let draining = async move {
-            if stopped_accepting.await.is_err() {
-                // The server ended without a shutdown (an error): nothing to drain.
-                return std::future::pending().await;
-            }
-            tokio::time::sleep(grace_period).await;
-            tracing::warn!(
-                ?grace_period,
-                "grace period over: ending the calls in flight"
-            );
-            grace_over.cancel();
-            tokio::time::sleep(AFTER_GRACE).await;
-        };
-        tokio::select! {
-            served = serving => served,
-            () = draining => {
-                // Connections that still have not closed (a peer that stopped reading) are
-                // left to die with the process rather than hold up the shutdown.
-                tracing::warn!("connections still open after the grace period; stopping anyway");
-                Ok(())
-            }
+    /// Logs, once Redis answers or does not, where RouteChat's notes are kept.
+    fn report_notes(&self) {
+        if let Notes::Redis(redis) = &*self.notes {
+            let redis = Arc::clone(redis);
+            tokio::spawn(async move {
+                match redis.check().await {
+                    Ok(()) => tracing::info!(redis = redis.url(), "chat notes kept in Redis"),
+                    Err(unreachable) => tracing::warn!(
+                        "{unreachable}; RouteChat answers UNAVAILABLE until it can be"
+                    ),
+                }
+            });
         }
     }
 }
@@ -278,14 +258,6 @@ const TOUR_SERVICES: [&str; 3] = [
 fn listener_name(listener: &TcpListener) -> Option<HeaderValue> {
     let addr = listener.local_addr().ok()?;
     HeaderValue::try_from(addr.to_string()).ok()
-}
-
-async fn set_not_serving(health: &HealthReporter) {
-    for service in TOUR_SERVICES.into_iter().chain([""]) {
-        health
-            .set_service_status(service, ServingStatus::NotServing)
-            .await;
-    }
 }
 
 /// Server reflection, as the `grpc.reflection.v1` protocol that current tools (buf curl,
