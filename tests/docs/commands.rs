@@ -26,7 +26,7 @@ use std::{
 };
 
 use pretty_assertions::StrComparison;
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::markdown::{self, root};
 

@@ -19,7 +19,7 @@
 use std::{collections::BTreeMap, fs, path::PathBuf};
 
 use pretty_assertions::StrComparison;
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::markdown::{self, CodeBlock, Page, root};
 

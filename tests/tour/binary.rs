@@ -1,7 +1,7 @@
 //! The `grpc-tour` binary itself: it serves, logs each call, stops on SIGTERM with exit
 //! code 0, and reports start-up mistakes in one line.
 
-use std::{io::Write, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
 use futures::channel::mpsc;
 use grpc_tour::lesson::{
@@ -18,7 +18,7 @@ use tokio::{
 };
 use tonic::{Code, Request};
 
-use crate::support::{PATIENCE, features_json};
+use crate::support::{PATIENCE, TempDir, features_json};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_grpc-tour");
 
@@ -119,10 +119,10 @@ async fn with_log_calls_the_binary_logs_each_call_under_its_clients_trace_and_ex
         latitude: 409_146_138,
         longitude: -746_188_906,
     };
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(file, "{}", features_json(&[("Jefferson", village)])).unwrap();
-    let server =
-        Running::start(&["--features", file.path().to_str().unwrap(), "--log-calls"]).await;
+    let dir = TempDir::new();
+    let file = dir.path().join("features.json");
+    std::fs::write(&file, features_json(&[("Jefferson", village)])).unwrap();
+    let server = Running::start(&["--features", file.to_str().unwrap(), "--log-calls"]).await;
 
     let channel = connect::connect(&format!("http://{}", server.addr))
         .await
@@ -251,13 +251,14 @@ async fn a_missing_or_malformed_feature_file_stops_start_up_naming_the_file() {
                    cannot load features from /no/such/features.json: ";
     assert!(stderr.starts_with(refused), "{stderr}");
 
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        file,
-        r#"[{{"location": {{"latitude": 1}}, "name": "half a point"}}]"#
+    let dir = TempDir::new();
+    let file = dir.path().join("features.json");
+    std::fs::write(
+        &file,
+        r#"[{"location": {"latitude": 1}, "name": "half a point"}]"#,
     )
     .unwrap();
-    let path = file.path().to_str().unwrap();
+    let path = file.to_str().unwrap();
     let (success, stderr) = run_to_exit(&["--addr", "127.0.0.1:0", "--features", path]).await;
     assert!(!success);
     assert!(

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tokio::{io::AsyncBufReadExt, process::Command};
 
 use crate::support::{
-    PATIENCE, SEED, TestServer, many_features_json, point, spawn_server,
+    PATIENCE, SEED, TempDir, TestServer, many_features_json, point, spawn_server,
     spawn_server_with_features, spawn_test_server, test_config,
 };
 
@@ -300,7 +300,7 @@ async fn the_production_client_alone_starts_a_server_with_mutual_tls_and_a_token
 
 #[tokio::test]
 async fn the_certs_command_makes_a_ca_for_a_mutual_tls_server_and_an_example() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TempDir::new();
     let output = Command::new(env!("CARGO_BIN_EXE_grpc-tour"))
         .arg("certs")
         .arg(dir.path())

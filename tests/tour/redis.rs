@@ -27,12 +27,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-use crate::support::{PATIENCE, TestServer, note, spawn_server, test_config};
+use crate::support::{PATIENCE, TempDir, TestServer, note, spawn_server, test_config};
 
 /// A `redis-server` of this test's own, stopped when dropped.
 struct Redis {
     port: u16,
-    dir: tempfile::TempDir,
+    dir: TempDir,
     child: Option<Child>,
 }
 
@@ -55,7 +55,7 @@ impl Redis {
         };
         let mut redis = Redis {
             port: 0,
-            dir: tempfile::tempdir().unwrap(),
+            dir: TempDir::new(),
             child: None,
         };
         // A port the system has just handed out; should another process take it before

@@ -3,7 +3,16 @@
 //! The listener is bound before the server task starts, so a client can connect at once:
 //! no test sleeps to wait for a server.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use grpc_tour::{
     lesson::{
@@ -244,5 +253,36 @@ pub fn everywhere() -> Rectangle {
     Rectangle {
         lo: Some(point(-90.0, -180.0)),
         hi: Some(point(90.0, 180.0)),
+    }
+}
+
+/// A directory of a test's own under the system's temporary one, removed when dropped.
+///
+/// Not the `tempfile` crate: as a dev-dependency it gives rustix and bitflags features that
+/// the server's own build lacks, so `cargo run` after `cargo test` (or an example) would
+/// rebuild a dozen crates. A process id and a counter make the name unique.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "grpc-tour-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
