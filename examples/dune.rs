@@ -27,8 +27,8 @@ use tonic::{Code, Request, Status, TimeoutExpired};
 /// Asks the Dune service whether someone is the Muad'Dib.
 #[derive(Parser)]
 struct Args {
-    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
-    /// process when nothing answers there].
+    /// The server to call [default: http://127.0.0.1:50051, or, when nothing answers there,
+    /// the three services on plain tonic, started in this process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
     /// How long the Mentat may take to answer: even a Mentat must answer in time.
@@ -52,7 +52,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    // grpc-tour: `--server`, or the default server, or one started in this process.
+    // grpc-tour: `--server`, or the default server, or the services on plain tonic here.
     let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut mentat = DuneClient::new(channel);
 
@@ -73,7 +73,9 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
 fn failed(status: Status) -> String {
     // tonic's client watches the deadline too. When its own timer fires first, it reports
     // CANCELLED ("Timeout expired"), where the gRPC spec says DEADLINE_EXCEEDED: the cause
-    // tells them apart.
+    // tells them apart. (A plain tonic server's timer says CANCELLED too, and that one
+    // arrives with no cause: it is printed as Cancelled. The tour's server says
+    // DEADLINE_EXCEEDED itself.)
     let timed_out = std::iter::successors(status.source(), |&error| error.source())
         .any(|error| error.is::<TimeoutExpired>());
     let code = if timed_out {

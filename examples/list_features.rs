@@ -7,7 +7,8 @@
 //!
 //! One request, many responses: the client reads the stream until the server ends it, or
 //! until it has read `--take N` features and hangs up. Hanging up is how a client cancels a
-//! stream: dropping it resets the HTTP/2 stream, and the server stops producing at once.
+//! stream: dropping it resets the HTTP/2 stream (if the call is still open), and the tour's
+//! RouteGuide, which builds its stream lazily, stops producing at once.
 //!
 //! Everything here is plain tonic, but for the one line marked "grpc-tour" (see
 //! `examples/summator.rs`).
@@ -18,8 +19,9 @@ use clap::Parser;
 use grpc_tour::lesson::proto::{Point, Rectangle, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status};
 
-/// How long the whole call may take: the server ends the stream at the deadline, however
-/// far it has got.
+/// How long the whole call may take. The tour's server ends the stream at its deadline,
+/// however far it has got; a plain tonic server (and tonic's client) holds a call to it
+/// only until the response headers.
 const DEADLINE: Duration = Duration::from_secs(5);
 
 /// The southern desert, from the Red Wall Sink to the Stilltent Camp. Coordinates are
@@ -38,8 +40,8 @@ const SOUTHERN_DESERT: Rectangle = Rectangle {
 /// Lists the features inside a rectangle.
 #[derive(Parser)]
 struct Args {
-    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
-    /// process when nothing answers there].
+    /// The server to call [default: http://127.0.0.1:50051, or, when nothing answers there,
+    /// the three services on plain tonic, started in this process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
     /// Stop after N features, cancelling the rest of the stream.
@@ -60,7 +62,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    // grpc-tour: `--server`, or the default server, or one started in this process.
+    // grpc-tour: `--server`, or the default server, or the services on plain tonic here.
     let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
 
@@ -78,7 +80,8 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         let location = feature.location.unwrap_or_default();
         println!("{:?} at {}", feature.name, degrees(location));
         if args.take == Some(count) {
-            // Dropping the stream cancels the call; the server sees the reset at once.
+            // Dropping the stream cancels the call if it is still open: h2 resets the stream,
+            // and the server drops its side (this server's lazy stream stops with it).
             drop(features);
             println!("took {count} features and hung up");
             return Ok(());

@@ -8,10 +8,13 @@
 //! ```
 //!
 //! This is the whole of what a gRPC server needs: a listener, and one generated
-//! `...Server` wrapper per service around the type that implements it. The grpc-tour binary
-//! (`src/main.rs`, `src/production/`) serves the same services with what production adds
-//! around them: health checks, reflection, limits, deadlines, a log line per call, a
-//! graceful shutdown.
+//! `...Server` wrapper per service around the type that implements it. What tonic does
+//! here by itself: a 4 MiB limit on a request message (`OUT_OF_RANGE` past it), and a
+//! check of the client's deadline until the response headers (`CANCELLED`). The grpc-tour
+//! binary (`src/main.rs`, `src/production/`) serves the same services with what
+//! production adds around them: health checks, reflection, a message limit answered with
+//! `RESOURCE_EXHAUSTED`, deadlines over the whole call and a cap on every call, metrics and
+//! a per-call log line when asked for, compression, a token, TLS, a graceful shutdown.
 
 use std::{error::Error, sync::Arc};
 

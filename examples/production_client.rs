@@ -9,7 +9,8 @@
 //!
 //! The six per-kind examples reach any gRPC server, the lesson's plain tonic one included.
 //! This one calls what only the tour's production server adds (`cargo run -- --help`): plain
-//! tonic serves no TLS unless configured to, checks no token, and ignores a `traceparent`.
+//! tonic serves no TLS unless configured to, checks no token, ignores a `traceparent`, and
+//! answers a compressed request with UNIMPLEMENTED unless a service accepts the encoding.
 //! So with no `--server` it starts the production server in this process, with a throwaway
 //! CA, mutual TLS and a token, and says so; that part is the tour's (`in_process`), the
 //! client is plain tonic.
@@ -133,8 +134,8 @@ async fn call(
     });
     request.set_timeout(DEADLINE);
     // A new trace, in W3C's `traceparent` header (version 00, a random trace id and span
-    // id, sampled): the tour server's log line for this call (`--log-calls`) carries the
-    // same trace_id.
+    // id, sampled): a tour server started with `--log-calls` (and named with --server)
+    // logs this call's line with the same trace_id.
     let trace_id: u128 = rand::random();
     let traceparent = format!("00-{trace_id:032x}-{:016x}-01", rand::random::<u64>());
     request

@@ -5,8 +5,9 @@
 //! cargo run --example record_route -- --server http://127.0.0.1:50051
 //! ```
 //!
-//! Many requests, one response: the server answers only after the client closes its stream,
-//! which here happens when the stream of points runs out.
+//! Many requests, one response: the server answers with its summary only after the client
+//! closes its stream, which here happens when the stream of points runs out (an error, or
+//! the tour server's deadline, ends the call sooner).
 //!
 //! Everything here is plain tonic, but for the one line marked "grpc-tour" (see
 //! `examples/summator.rs`).
@@ -51,8 +52,8 @@ const fn point(latitude: i32, longitude: i32) -> Point {
 /// Records a route and prints the server's summary of it.
 #[derive(Parser)]
 struct Args {
-    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
-    /// process when nothing answers there].
+    /// The server to call [default: http://127.0.0.1:50051, or, when nothing answers there,
+    /// the three services on plain tonic, started in this process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
 }
@@ -70,7 +71,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    // grpc-tour: `--server`, or the default server, or one started in this process.
+    // grpc-tour: `--server`, or the default server, or the services on plain tonic here.
     let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
 

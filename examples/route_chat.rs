@@ -20,7 +20,9 @@ use futures::{StreamExt, stream};
 use grpc_tour::lesson::proto::{Point, RouteNote, route_guide_client::RouteGuideClient};
 use tonic::{Request, Status};
 
-/// How long the whole chat may take: the server ends it at the deadline.
+/// How long the whole chat may take. The tour's server ends the call at its deadline; a
+/// plain tonic server (and tonic's client) holds a call to it only until the response
+/// headers, which a chat gets at once.
 const DEADLINE: Duration = Duration::from_secs(10);
 
 /// The pause between notes, so that replies visibly arrive while we are still sending.
@@ -42,8 +44,8 @@ const fn point(latitude: i32, longitude: i32) -> Point {
 /// Chats at three points of the map.
 #[derive(Parser)]
 struct Args {
-    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
-    /// process when nothing answers there].
+    /// The server to call [default: http://127.0.0.1:50051, or, when nothing answers there,
+    /// the three services on plain tonic, started in this process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
 }
@@ -61,7 +63,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    // grpc-tour: `--server`, or the default server, or one started in this process.
+    // grpc-tour: `--server`, or the default server, or the services on plain tonic here.
     let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut guide = RouteGuideClient::new(channel);
 

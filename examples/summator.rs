@@ -21,15 +21,15 @@ use grpc_tour::lesson::proto::{SumRequest, summator_client::SummatorClient};
 use tonic::{Request, Status};
 use tonic_types::StatusExt;
 
-/// How long the call may take. Every call gets a deadline: without one, a client waits
-/// forever on a server that never answers.
+/// How long the call may take. Every call gets a deadline: tonic's client sets none of its
+/// own, and without one it waits forever on a server that never answers.
 const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Adds two numbers with the Summator service.
 #[derive(Parser)]
 struct Args {
-    /// The server to call [default: http://127.0.0.1:50051, or a server started in this
-    /// process when nothing answers there].
+    /// The server to call [default: http://127.0.0.1:50051, or, when nothing answers there,
+    /// the three services on plain tonic, started in this process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
     /// The first number.
@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: run
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    // grpc-tour: `--server`, or the default server, or one started in this process.
+    // grpc-tour: `--server`, or the default server, or the services on plain tonic here.
     let channel = grpc_tour::lesson::connect::channel(args.server.as_deref()).await?;
     let mut summator = SummatorClient::new(channel);
 

@@ -198,7 +198,7 @@ fn write_certs(dir: &std::path::Path) -> anyhow::Result<()> {
         "serve:  cargo run -- --tls-cert {dir}/server.pem --tls-key {dir}/server.key [--client-ca {dir}/ca.pem]"
     );
     println!(
-        "call:   cargo run --example summator -- --ca {dir}/ca.pem [--cert {dir}/client.pem --key {dir}/client.key]"
+        "call:   cargo run --example production_client -- --server https://localhost:50051 --ca {dir}/ca.pem [--cert {dir}/client.pem --key {dir}/client.key]"
     );
     Ok(())
 }

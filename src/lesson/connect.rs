@@ -31,8 +31,8 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 // ANCHOR: channel
-/// A channel to `server`; with none named, to [`DEFAULT_SERVER`], or else to a tour server
-/// started in this process (saying so on stderr).
+/// A channel to `server`; with none named, to [`DEFAULT_SERVER`], or else to the three
+/// services on plain tonic, started in this process (saying so on stderr).
 pub async fn channel(server: Option<&str>) -> Result<Channel, ConnectError> {
     if let Some(url) = server {
         return connect(url).await;
@@ -41,7 +41,9 @@ pub async fn channel(server: Option<&str>) -> Result<Channel, ConnectError> {
         return Ok(channel);
     }
     let url = spawn_in_process().await?;
-    eprintln!("(no server at {DEFAULT_SERVER}; started one in this process at {url})");
+    eprintln!(
+        "(no server at {DEFAULT_SERVER}; serving the three services on plain tonic in this process, at {url})"
+    );
     connect(&url).await
 }
 // ANCHOR_END: channel

@@ -43,6 +43,7 @@ impl Mentat {
         Mentat { thinking, ..self }
     }
 
+    // ANCHOR: judge
     /// Judges whether `name` is the Muad'Dib, in the words of the tutorial: a blank name is
     /// refused at once; any other is thought about (for `thinking`), then answered.
     pub async fn judge(&self, name: &str) -> Result<String, Error> {
@@ -54,6 +55,7 @@ impl Mentat {
         }
         Ok(self.verdict_on(name))
     }
+    // ANCHOR_END: judge
 
     fn verdict_on(&self, name: &str) -> String {
         let verdict = if self.flip_coin() { "YES" } else { "NO" };

@@ -1,6 +1,9 @@
 //! The wire view: a relay between a client and a gRPC server that reads every HTTP/2
 //! frame passing through it, both ways, and reports each as an [`Event`].
 //!
+//! A tool for seeing the protocol, not a pattern to copy: neither the lesson nor the
+//! production server uses it, and a gRPC service never needs to read its own frames.
+//!
 //! gRPC is HTTP/2: a call is a stream, its path names the method, each message travels
 //! behind a 5-byte prefix in DATA frames, and the status comes last, in trailers. The relay
 //! shows it happen. A client connects to [`Relay::url`] instead of the server; the relay

@@ -104,9 +104,11 @@ pub struct Limits {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_concurrent_streams: u32,
 
-    /// The longest any call may last. A client's own deadline (grpc-timeout) applies when
-    /// it is sooner; a call without one gets this one, so no call runs forever. A call past
-    /// its deadline ends with DEADLINE_EXCEEDED.
+    /// The longest any call may last (but a health check's Watch, which balancers hold
+    /// open). A client's own deadline (grpc-timeout) applies when it is sooner; a call
+    /// without one gets this one, so no call runs forever. A call past its deadline ends
+    /// with DEADLINE_EXCEEDED (one whose client stopped reading has its connection closed,
+    /// --stalled-grace later).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub max_deadline: Duration,
 

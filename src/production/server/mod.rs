@@ -12,7 +12,7 @@
 
 mod config;
 mod runtime;
-mod shutdown;
+pub mod shutdown;
 pub mod token;
 
 use std::{future::Future, sync::Arc};
