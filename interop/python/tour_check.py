@@ -22,7 +22,7 @@ from grpc_status import rpc_status
 import tour_pb2
 import tour_pb2_grpc
 
-FEATURES = pathlib.Path(__file__).parents[2] / "src" / "route_guide" / "features.json"
+FEATURES = pathlib.Path(__file__).parents[2] / "src" / "lesson" / "route_guide" / "features.json"
 DEADLINE = 10  # seconds, for every call
 ARRAKEEN = tour_pb2.Point(latitude=303215000, longitude=354421000)
 OPEN_DESERT = tour_pb2.Point(latitude=300000000, longitude=360000000)

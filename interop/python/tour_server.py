@@ -21,7 +21,7 @@ import tour_pb2
 import tour_pb2_grpc
 from tour_check import distance_metres
 
-FEATURES = pathlib.Path(__file__).parents[2] / "src" / "route_guide" / "features.json"
+FEATURES = pathlib.Path(__file__).parents[2] / "src" / "lesson" / "route_guide" / "features.json"
 
 
 class Summator(tour_pb2_grpc.SummatorServicer):

@@ -3,6 +3,8 @@
 //! Everything here is what a tonic project of your own would have, and nothing more; none
 //! of it imports the [`production`](crate::production) wing.
 //!
+//! - `docs/build-it-yourself.md`: the whole of it from `cargo new`, a server and a client of
+//!   one unary and one streaming RPC, before this crate's own.
 //! - [`proto`]: the code generated from the proto, included once for everyone.
 //! - [`summator`], [`dune`], [`route_guide`]: one module per service; each handler is a thin
 //!   wrapper over plain functions that are tested without a server.
