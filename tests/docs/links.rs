@@ -82,3 +82,52 @@ fn normalize(path: &Path) -> PathBuf {
     }
     normal
 }
+
+/// Every test a page names (`a_replica_killed_mid_run_costs_no_safe_call`) still stands in
+/// the code: a test renamed or removed leaves no page pointing at it. A test name here is a
+/// `snake_case` name of five words or more, in backticks, on a line that says "test" or
+/// "same file" (where a table cites one), so that metric names and the like are left alone.
+#[test]
+fn every_test_a_page_names_is_in_the_code() {
+    let name = regex_lite::Regex::new(r"`([a-z][a-z0-9]*(?:_[a-z0-9]+){4,})`").unwrap();
+    let mut code = String::new();
+    for folder in [
+        "src",
+        "tests",
+        "examples",
+        "bench",
+        "docs/build-it-yourself",
+    ] {
+        read_rust(&root().join(folder), &mut code);
+    }
+    let mut missing = Vec::new();
+    for page in markdown::pages() {
+        for found in name.captures_iter(&page.text) {
+            let quoted = &found[1];
+            let start = found.get(0).unwrap().start();
+            let line_start = page.text[..start].rfind('\n').map_or(0, |at| at + 1);
+            let line_end = page.text[start..]
+                .find('\n')
+                .map_or(page.text.len(), |at| start + at);
+            let line = &page.text[line_start..line_end];
+            let cites_a_test = line.contains("test") || line.contains("same file");
+            if cites_a_test && !code.contains(quoted) {
+                let at = page.at(found.get(1).unwrap().start());
+                missing.push(format!("{at}: `{quoted}` is nowhere in the code"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// Appends every `.rs` file under `dir` to `code`.
+fn read_rust(dir: &Path, code: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() && !path.ends_with("target") {
+            read_rust(&path, code);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            code.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+}

@@ -261,7 +261,7 @@ fn listener_name(listener: &TcpListener) -> Option<HeaderValue> {
 }
 
 /// Server reflection, as the `grpc.reflection.v1` protocol that current tools (buf curl,
-/// grpcurl 1.9+, Python's reflection client) speak.
+/// grpcurl 1.8.8 and later, Python's reflection client) speak.
 fn reflection_v1() -> tonic_reflection::server::v1::ServerReflectionServer<
     impl tonic_reflection::server::v1::ServerReflection,
 > {
@@ -270,7 +270,8 @@ fn reflection_v1() -> tonic_reflection::server::v1::ServerReflectionServer<
         .expect("the descriptor sets built into the binary are valid")
 }
 
-/// The same, as the older `v1alpha` protocol, for grpcurl 1.8 and other older tools.
+/// The same, as the older `v1alpha` protocol, for grpcurl up to 1.8.7 (which pip installs)
+/// and other older tools.
 fn reflection_v1alpha() -> tonic_reflection::server::v1alpha::ServerReflectionServer<
     impl tonic_reflection::server::v1alpha::ServerReflection,
 > {
