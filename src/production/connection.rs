@@ -59,8 +59,9 @@ pub struct ConnectionLimits {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
 
-    /// How long a connection may go with no call at all before it is closed. A client that
-    /// needs the connection again reconnects; an abandoned one stops holding a socket.
+    /// How long a connection may go with no call at all before it is closed (checked once
+    /// a period, so between one and two periods after its last call). A client that needs
+    /// the connection again reconnects; an abandoned one stops holding a socket.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 

@@ -205,6 +205,12 @@ impl Timeline {
             if let Some((_, layer)) = TOUR_HEADERS.iter().find(|(header, _)| header == name) {
                 line += &format!("   ({layer})");
             }
+            if name == "grpc-timeout" {
+                line += &format!("   ({})", timeout(value));
+            }
+            if name == ":authority" {
+                line += "   (the address the client dialled: here, the relay's)";
+            }
             if name == "grpc-status" {
                 let code = value.parse().map(Code::from_i32).unwrap_or(Code::Unknown);
                 line += &format!("   ({code:?})");
@@ -308,7 +314,30 @@ fn hex(message: &Message) -> String {
     } else {
         ""
     };
-    format!("{}  {}{more}", prefix.join(" "), body.join(" "))
+    format!(
+        "prefix {}  message {}{more}",
+        prefix.join(" "),
+        body.join(" ")
+    )
+}
+
+/// A `grpc-timeout` value as a person reads it: `5000000u` is 5 s, written in microseconds
+/// (tonic writes the finest unit whose figure fits gRPC's 8 digits).
+fn timeout(value: &str) -> String {
+    let (figure, unit) = value.split_at(value.len().saturating_sub(1));
+    let (per_second, name): (f64, &str) = match unit {
+        "H" => (1.0 / 3600.0, "hours"),
+        "M" => (1.0 / 60.0, "minutes"),
+        "S" => (1.0, "seconds"),
+        "m" => (1e3, "milliseconds"),
+        "u" => (1e6, "microseconds"),
+        "n" => (1e9, "nanoseconds"),
+        _ => return "not a grpc-timeout".to_owned(),
+    };
+    match figure.parse::<f64>() {
+        Ok(figure) => format!("{} s, in {name}", figure / per_second),
+        Err(_) => "not a grpc-timeout".to_owned(),
+    }
 }
 
 /// The rich error details of a status, as the `google.rpc` types debug-print them.
@@ -321,4 +350,19 @@ fn details(status: &Status) -> String {
         );
     }
     format!("{details:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grpc_timeout_reads_in_seconds_whatever_its_unit() {
+        assert_eq!(timeout("5000000u"), "5 s, in microseconds");
+        assert_eq!(timeout("250m"), "0.25 s, in milliseconds");
+        assert_eq!(timeout("2S"), "2 s, in seconds");
+        assert_eq!(timeout("1H"), "3600 s, in hours");
+        assert_eq!(timeout("5x"), "not a grpc-timeout");
+        assert_eq!(timeout(""), "not a grpc-timeout");
+    }
 }
