@@ -87,3 +87,28 @@ async fn a_method_the_server_does_not_have_is_unimplemented() {
     assert_eq!(status.code(), Code::Unimplemented);
 }
 // ANCHOR_END: removed_method
+
+/// `SumRequest` with `value1` changed from `double` to `int64`: another wire type (a varint,
+/// where a double is 8 fixed bytes) under the same number.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SumRequestRetyped {
+    #[prost(int64, tag = "1")]
+    value1: i64,
+    #[prost(double, tag = "2")]
+    value2: f64,
+}
+
+#[tokio::test]
+async fn a_field_of_another_wire_type_fails_to_decode_in_prost() {
+    let server = spawn_test_server().await;
+    let retyped = SumRequestRetyped {
+        value1: 2,
+        value2: 3.0,
+    };
+    // prost refuses a field whose wire type is not its own; tonic answers INTERNAL. (Python's
+    // protobuf skips such a field as unknown instead: `.ci/interop` checks that side.)
+    let status = call(&server, "/tour.Summator/Sum", retyped)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+}
