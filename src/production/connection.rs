@@ -14,6 +14,12 @@
 //! closed, which drops every call on it. A client that reads is never closed on: its calls
 //! end at their deadline, by the cutoff.
 //!
+//! With TLS, the server ends TLS here, below the watch, rather than with tonic's
+//! `tls_config`: the watch must count the bytes of HTTP/2, not of TLS, to tell a client that
+//! began HTTP/2 from one that finished its TLS handshake and then said nothing (a ClientHello
+//! alone is longer than HTTP/2's preface). The TLS handshake and HTTP/2's together must fit
+//! in `--handshake-timeout`.
+//!
 //! Hand-written because nothing stock does either: tonic's `TcpIncoming` retries a failed
 //! `accept` at once (a busy loop when out of descriptors), and neither tonic, hyper nor
 //! tower-http can close a connection from a layer.
@@ -30,20 +36,29 @@ use std::{
     time::Duration,
 };
 
-use futures::{Stream, task::AtomicWaker};
+use futures::{Stream, StreamExt, task::AtomicWaker};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
     sync::Notify,
     time::Instant,
 };
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{ServerConfig, pki_types::CertificateDer},
+    server::TlsStream,
+};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::{Connected, TcpConnectInfo, TlsConnectInfo};
+use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// How long to wait before accepting again when the process is out of file descriptors (or
 /// memory for a socket): long enough not to spin a core, short enough to serve again as
 /// soon as connections close.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How many TLS handshakes may be under way at once. Each is bounded in time by
+/// `--handshake-timeout`; past this many, the server accepts no more until one ends.
+const MAX_TLS_HANDSHAKES: usize = 1024;
 
 /// The bytes a client sends first: the HTTP/2 preface (24 bytes) and a SETTINGS frame (a
 /// 9-byte header at least).
@@ -53,9 +68,9 @@ const HANDSHAKE_BYTES: u64 = 24 + 9;
 /// flags of the server's (`--help` says each).
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct ConnectionLimits {
-    /// How long a new connection may take to send its HTTP/2 preface and settings (and to
-    /// finish its TLS handshake, with TLS) before it is closed, so that a peer that connects
-    /// and says nothing cannot hold a socket.
+    /// How long a new connection may take to send its HTTP/2 preface and settings (with
+    /// TLS, its TLS handshake included) before it is closed, so that a peer that connects
+    /// and says nothing, before TLS or after it, cannot hold a socket.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
 
@@ -72,23 +87,57 @@ pub struct ConnectionLimits {
     pub stalled_grace: Duration,
 }
 
-/// The connections a listener accepts, each with its watch (and a task that keeps it), with
-/// `TCP_NODELAY` set: gRPC sends many small frames, and Nagle's algorithm would hold them
-/// back waiting for ACKs.
+/// The connections a listener accepts, with TLS ended when `tls` is given, each with its
+/// watch (and a task that keeps it), with `TCP_NODELAY` set: gRPC sends many small frames,
+/// and Nagle's algorithm would hold them back waiting for ACKs.
 pub fn incoming(
     listener: TcpListener,
     limits: ConnectionLimits,
     grace_over: CancellationToken,
+    tls: Option<Arc<ServerConfig>>,
 ) -> impl Stream<Item = io::Result<WatchedConnection>> {
+    let tls = tls.map(TlsAcceptor::from);
+    accepted(listener)
+        .map(move |tcp| {
+            let (tls, grace_over) = (tls.clone(), grace_over.clone());
+            async move {
+                let accepted_at = Instant::now();
+                let io = match tls {
+                    None => Io::Plain(tcp),
+                    Some(tls) => {
+                        let handshake = tokio::time::timeout_at(
+                            accepted_at + limits.handshake_timeout,
+                            tls.accept(tcp),
+                        );
+                        match handshake.await {
+                            Ok(Ok(stream)) => Io::Tls(Box::new(stream)),
+                            Ok(Err(error)) => {
+                                tracing::debug!(%error, "a TLS handshake failed");
+                                return None;
+                            }
+                            Err(_) => {
+                                tracing::warn!("closing a connection: its client did not finish TLS in time (--handshake-timeout)");
+                                return None;
+                            }
+                        }
+                    }
+                };
+                Some(Ok(WatchedConnection::new(io, limits, grace_over, accepted_at)))
+            }
+        })
+        .buffer_unordered(MAX_TLS_HANDSHAKES)
+        .filter_map(std::future::ready)
+}
+
+/// The TCP connections a listener accepts, with `TCP_NODELAY` set.
+fn accepted(listener: TcpListener) -> impl Stream<Item = TcpStream> {
     futures::stream::unfold(listener, move |listener| {
-        let grace_over = grace_over.clone();
         async move {
             loop {
                 match listener.accept().await {
                     Ok((tcp, _)) => {
                         let _ = tcp.set_nodelay(true);
-                        let connection = WatchedConnection::new(tcp, limits, grace_over);
-                        return Some((Ok(connection), listener));
+                        return Some((tcp, listener));
                     }
                     Err(error) if out_of_resources(&error) => {
                         tracing::warn!(%error, "cannot accept a connection; trying again shortly");
@@ -112,28 +161,32 @@ fn out_of_resources(error: &io::Error) -> bool {
 /// One connection, which its watch can close.
 #[derive(Debug)]
 pub struct WatchedConnection {
-    tcp: TcpStream,
+    io: Io,
     watch: Arc<ConnectionWatch>,
 }
 
+/// What a connection carries: TCP, or TLS over it.
+#[derive(Debug)]
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
 /// What each request on a connection carries (as tonic's connect info): the peer's
-/// address, and the connection's watch.
+/// address, its certificates with mutual TLS, and the connection's watch.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     /// The addresses, as tonic gives them for a plain TCP connection.
     pub tcp: TcpConnectInfo,
+    /// The client's certificate chain, when it showed one (mutual TLS).
+    pub peer_certs: Option<Arc<Vec<CertificateDer<'static>>>>,
     watch: Arc<ConnectionWatch>,
 }
 
 impl ConnectionInfo {
-    /// The connection info of `request`, over TLS or not.
+    /// The connection info of `request`.
     pub fn of<B>(request: &http::Request<B>) -> Option<&ConnectionInfo> {
-        let extensions = request.extensions();
-        extensions.get::<ConnectionInfo>().or_else(|| {
-            extensions
-                .get::<TlsConnectInfo<ConnectionInfo>>()
-                .map(TlsConnectInfo::get_ref)
-        })
+        request.extensions().get::<ConnectionInfo>()
     }
 
     /// Registers a call, which must be over by `deadline` if it has one; the registration
@@ -228,12 +281,12 @@ impl ConnectionWatch {
     /// Closes the connection once a call is `stalled_grace` past its deadline, or still open
     /// `stalled_grace` after the grace period; or if it has not begun its handshake within
     /// the limit, or has had no call for the idle limit. Returns when the connection is gone.
-    async fn keep(self: Arc<Self>, grace_over: CancellationToken) {
+    async fn keep(self: Arc<Self>, grace_over: CancellationToken, accepted_at: Instant) {
         let limits = self.limits;
         let stalled_grace = limits.stalled_grace;
         // Once the grace period is over: when calls still open must be over.
         let (mut grace_seen, mut grace_deadline) = (false, None);
-        let mut handshake_by = Some(Instant::now() + limits.handshake_timeout);
+        let mut handshake_by = Some(accepted_at + limits.handshake_timeout);
         // Calls are counted by their ids: no new id and none open for a whole idle period
         // means idle.
         let (mut idle_check_at, mut calls_seen) = (Instant::now() + limits.idle_timeout, 0);
@@ -312,10 +365,15 @@ pub(crate) async fn sleep_until_some(at: Option<Instant>) {
 }
 
 impl WatchedConnection {
-    fn new(tcp: TcpStream, limits: ConnectionLimits, grace_over: CancellationToken) -> Self {
+    fn new(
+        io: Io,
+        limits: ConnectionLimits,
+        grace_over: CancellationToken,
+        accepted_at: Instant,
+    ) -> Self {
         let watch = Arc::new(ConnectionWatch::new(limits));
-        tokio::spawn(Arc::clone(&watch).keep(grace_over));
-        WatchedConnection { tcp, watch }
+        tokio::spawn(Arc::clone(&watch).keep(grace_over, accepted_at));
+        WatchedConnection { io, watch }
     }
 
     fn closed() -> io::Error {
@@ -338,8 +396,88 @@ impl Connected for WatchedConnection {
 
     fn connect_info(&self) -> ConnectionInfo {
         ConnectionInfo {
-            tcp: self.tcp.connect_info(),
+            tcp: self.io.tcp().connect_info(),
+            peer_certs: self.io.peer_certs(),
             watch: Arc::clone(&self.watch),
+        }
+    }
+}
+
+impl Io {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Io::Plain(tcp) => tcp,
+            Io::Tls(tls) => tls.get_ref().0,
+        }
+    }
+
+    fn peer_certs(&self) -> Option<Arc<Vec<CertificateDer<'static>>>> {
+        match self {
+            Io::Plain(_) => None,
+            Io::Tls(tls) => {
+                let certs = tls.get_ref().1.peer_certificates()?;
+                Some(Arc::new(
+                    certs.iter().map(|cert| cert.clone().into_owned()).collect(),
+                ))
+            }
+        }
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
+            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Plain(tcp) => tcp.is_write_vectored(),
+            Io::Tls(tls) => tls.is_write_vectored(),
         }
     }
 }
@@ -355,7 +493,7 @@ impl AsyncRead for WatchedConnection {
             return Poll::Ready(Err(Self::closed()));
         }
         let before = buf.filled().len();
-        let read = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
         // Counted only until the handshake is in: a load, then nothing, after that.
         if self.watch.handshake_read.load(Ordering::Relaxed) < HANDSHAKE_BYTES {
             let bytes = (buf.filled().len() - before) as u64;
@@ -376,15 +514,15 @@ impl AsyncWrite for WatchedConnection {
         if self.watch.is_closed() {
             return Poll::Ready(Err(Self::closed()));
         }
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -395,11 +533,11 @@ impl AsyncWrite for WatchedConnection {
         if self.watch.is_closed() {
             return Poll::Ready(Err(Self::closed()));
         }
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        self.io.is_write_vectored()
     }
 }
 
@@ -423,6 +561,7 @@ mod tests {
                 local_addr: None,
                 remote_addr: None,
             },
+            peer_certs: None,
             watch: Arc::clone(&watch),
         };
         (watch, info)
@@ -434,7 +573,8 @@ mod tests {
         let (watch, info) = watch(Duration::from_secs(60));
         // A call with no deadline, such as a health watch.
         let call = info.register(None);
-        let keeper = tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new()));
+        let keeper =
+            tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new(), Instant::now()));
 
         tokio::time::sleep(Duration::from_secs(600)).await;
         assert!(!watch.is_closed(), "closed with a call open");
@@ -448,7 +588,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn only_a_call_still_open_past_its_deadline_and_grace_closes_its_connection() {
         let (watch, info) = watch(Duration::from_secs(3600));
-        let keeper = tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new()));
+        let keeper =
+            tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new(), Instant::now()));
 
         // A call that ends before its deadline leaves the connection alone.
         let finished = info.register(Some(Instant::now() + Duration::from_secs(1)));

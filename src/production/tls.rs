@@ -1,4 +1,5 @@
-//! TLS and mutual TLS, with rustls through tonic: the flags that load certificates from PEM
+//! TLS and mutual TLS, with rustls (ended by the server itself, `production::connection`
+//! says why; tonic's `ClientTlsConfig` on the client side): the flags that load certificates from PEM
 //! files, and a throwaway certificate authority to try them with.
 //!
 //! With TLS, the client checks that the server's certificate was signed by a CA it trusts
@@ -13,13 +14,19 @@
 use std::{
     fs, io,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tokio_rustls::rustls::{
+    RootCertStore, ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    server::WebPkiClientVerifier,
+};
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// Why certificates could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +52,12 @@ pub enum TlsError {
     /// rcgen could not make a certificate.
     #[error("cannot make a certificate")]
     Generate(#[from] rcgen::Error),
+    /// A PEM file holds no certificate or key of the kind its flag needs.
+    #[error("{0}")]
+    Parse(&'static str),
+    /// rustls refused the certificates (a key that does not match, a CA it cannot use).
+    #[error("TLS: {0}")]
+    Rustls(#[from] tokio_rustls::rustls::Error),
 }
 
 /// The server's TLS flags: each file is read when the flag is parsed, so a missing one is a
@@ -79,12 +92,38 @@ impl ServerTls {
         }
     }
 
-    /// tonic's TLS settings, or `None` to serve plaintext.
-    pub fn config(&self) -> Option<ServerTlsConfig> {
+    /// The rustls settings to serve with, or `None` to serve plaintext: the certificate
+    /// chain and its key, HTTP/2 offered by ALPN (a tonic client insists on it), and with
+    /// `--client-ca`, a client certificate required and checked against that CA. As
+    /// tonic's own `ServerTlsConfig` builds them; built here because the server ends TLS
+    /// itself, below its connection watch (`production::connection` says why).
+    pub fn config(&self) -> Result<Option<Arc<ServerConfig>>, TlsError> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
-            return None;
+            return Ok(None);
         };
-        Some(server_config(cert, key, self.client_ca.as_ref()))
+        let chain = CertificateDer::pem_slice_iter(cert.as_ref())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| TlsError::Parse("--tls-cert: no certificate in PEM"))?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_ref())
+            .map_err(|_| TlsError::Parse("--tls-key: no private key in PEM"))?;
+        let builder = ServerConfig::builder();
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(ca.as_ref()) {
+                    let cert = cert.map_err(|_| TlsError::Parse("--client-ca: not PEM"))?;
+                    roots.add(cert)?;
+                }
+                let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+                    .build()
+                    .map_err(|_| TlsError::Parse("--client-ca: no usable CA certificate"))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(chain, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(Some(Arc::new(config)))
     }
 }
 
@@ -112,19 +151,6 @@ impl AsRef<[u8]> for Pem {
 impl std::fmt::Debug for Pem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Pem({} bytes)", self.0.len())
-    }
-}
-
-/// TLS with the server's certificate and key; with `client_ca`, mutual TLS.
-pub fn server_config(
-    cert: impl AsRef<[u8]>,
-    key: impl AsRef<[u8]>,
-    client_ca: Option<impl AsRef<[u8]>>,
-) -> ServerTlsConfig {
-    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
-    match client_ca {
-        Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
-        None => config,
     }
 }
 

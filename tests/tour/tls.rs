@@ -1,7 +1,7 @@
 //! TLS and mutual TLS: the right CA connects, a wrong one does not, an mTLS server refuses
 //! clients without a certificate, and plaintext to a TLS port fails cleanly.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use grpc_tour::{
     lesson::{
@@ -11,6 +11,14 @@ use grpc_tour::{
     production::{
         server::Config,
         tls::{self, ServerTls, Throwaway},
+    },
+};
+use tokio::{io::AsyncReadExt, net::TcpStream};
+use tokio_rustls::{
+    TlsConnector,
+    rustls::{
+        ClientConfig, RootCertStore,
+        pki_types::{CertificateDer, ServerName, pem::PemObject},
     },
 };
 use tonic::transport::Channel;
@@ -130,4 +138,51 @@ async fn plaintext_to_a_tls_port_fails_cleanly() {
     // And the server is fine: a TLS client still gets in.
     let channel = connect(&server, &PKI, None).await.unwrap();
     assert_eq!(sum(channel).await.unwrap(), 42.0);
+}
+
+/// A TLS server whose connections must begin HTTP/2, TLS handshake included, within one
+/// second.
+async fn spawn_impatient_tls_server() -> TestServer {
+    let mut config = test_config();
+    config.tls = ServerTls::new(&PKI.server_cert, &PKI.server_key, None::<&str>);
+    config.limits.connection.handshake_timeout = std::time::Duration::from_secs(1);
+    spawn_server(config).await
+}
+
+/// Reads from `stream` until the server closes it; panics if it has not within PATIENCE.
+async fn closed_by_the_server(mut stream: impl tokio::io::AsyncRead + Unpin) {
+    let mut buffer = [0; 1024];
+    let closed = tokio::time::timeout(PATIENCE, async {
+        while stream.read(&mut buffer).await.unwrap_or(0) > 0 {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the server kept a silent connection open");
+}
+
+#[tokio::test]
+async fn a_peer_that_finishes_tls_and_then_says_nothing_is_closed_at_the_handshake_timeout() {
+    let server = spawn_impatient_tls_server().await;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(PKI.ca_cert.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut client = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let localhost = ServerName::try_from("localhost").unwrap();
+    // The TLS handshake completes; then not a byte of HTTP/2.
+    let tls = TlsConnector::from(Arc::new(client))
+        .connect(localhost, tcp)
+        .await
+        .unwrap();
+    closed_by_the_server(tls).await;
+}
+
+#[tokio::test]
+async fn a_peer_that_never_begins_tls_is_closed_at_the_handshake_timeout() {
+    let server = spawn_impatient_tls_server().await;
+    let silent = TcpStream::connect(server.addr).await.unwrap();
+    closed_by_the_server(silent).await;
 }

@@ -46,10 +46,12 @@ use crate::{
         layers::{cutoff::CutoffLayer, observe::LiveCalls, observe::ObserveLayer},
         metrics::Metrics,
         notes::Notes,
+        tls::TlsError,
     },
 };
 use shutdown::Shutdown;
 use token::RequireToken;
+use tokio_rustls::rustls::ServerConfig;
 
 /// Applies the message limits, compression and the token check to one generated service.
 /// A macro because the generated servers share these methods but no trait that has them.
@@ -81,7 +83,7 @@ pub struct TourServer {
     live: LiveCalls,
     metrics: Option<Arc<Metrics>>,
     token: RequireToken,
-    tls: Option<transport::ServerTlsConfig>,
+    tls: Option<Arc<ServerConfig>>,
     limits: Limits,
     /// How many features the route guide knows, for the start-up line.
     features: usize,
@@ -100,6 +102,9 @@ pub enum ConfigError {
     /// The Redis URL of `--notes` does not parse.
     #[error("--notes: {0}")]
     BadRedisUrl(#[from] redis::RedisError),
+    /// The TLS certificates, key or CA cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// The response header that names the replica that served a call: with several replicas
@@ -126,7 +131,7 @@ impl TourServer {
             notes,
             live: LiveCalls::default(),
             token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
-            tls: config.tls.config(),
+            tls: config.tls.config()?,
             limits: config.limits,
             replica_name: config
                 .replica_name
@@ -177,19 +182,14 @@ impl TourServer {
         let shutdown = Shutdown::new(shutdown, health, services, self.limits.grace_period);
         // 2. Say where RouteChat's notes are, without holding up the other services.
         self.report_notes();
-        // 3. HTTP/2 and TLS, as the limits say.
+        // 3. HTTP/2, as the limits say (TLS is ended below, per connection: step 5).
         let limits = &self.limits;
-        let mut builder = transport::Server::builder()
+        let builder = transport::Server::builder()
             .max_concurrent_streams(Some(limits.max_concurrent_streams))
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_resets))
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout));
-        if let Some(tls) = self.tls {
-            // The TLS handshake gets the same time as an HTTP/2 one: a peer that stalls in it
-            // does not hold a socket.
-            builder = builder.tls_config(tls.timeout(limits.connection.handshake_timeout))?;
-        }
         // 4. The layers around every call, and the services.
         let served_by = self
             .replica_name
@@ -223,8 +223,10 @@ impl TourServer {
                 token
             ));
         // ANCHOR_END: router
-        // 5. Each connection watched, so that one whose client stopped reading can be closed.
-        let incoming = connection::incoming(listener, limits.connection, shutdown.grace_over());
+        // 5. Each connection, TLS ended when there is TLS, watched: so that one that never
+        // begins HTTP/2, or whose client stopped reading, can be closed.
+        let incoming =
+            connection::incoming(listener, limits.connection, shutdown.grace_over(), self.tls);
         // 6. Serve until the shutdown has run its course.
         shutdown
             .run(|stop_accepting| router.serve_with_incoming_shutdown(incoming, stop_accepting))
