@@ -1,9 +1,11 @@
 //! gRPC on the wire: one call of each kind, and three that go wrong, frame by frame.
 //!
 //! A tool, not a client to copy: it calls through grpc-tour's relay. With no `--server`,
-//! it watches the three services on plain tonic, started in this process (the lesson's
-//! fallback, as `minimal_server` serves them), so what it shows is what tonic itself puts
-//! on the wire; `--server` watches any other server, the tour's production one included.
+//! it watches the tour's production server, started in this process: of the three calls
+//! that go wrong, one is a deadline passing in the middle of a chat, and only that server
+//! ends such a stream (plain tonic's deadline check stops at the response headers, so on
+//! it the call would simply stay open). Every frame but its `x-served-by` header is
+//! tonic's own; `--server` watches any other server, a plain tonic one included.
 //!
 //! ```text
 //! cargo run --example wire                       # all seven calls
@@ -61,8 +63,8 @@ const HEADERS_PATIENCE: Duration = Duration::from_secs(1);
 /// Watches calls to a gRPC server frame by frame.
 #[derive(Parser)]
 struct Args {
-    /// The server to watch (plaintext HTTP/2) [default: the three services on plain tonic,
-    /// started in this process].
+    /// The server to watch (plaintext HTTP/2) [default: the tour's server, started in this
+    /// process].
     #[arg(long, value_name = "URL", env = "GRPC_TOUR_SERVER")]
     server: Option<String>,
     /// Show every frame: the preface, SETTINGS, PING, WINDOW_UPDATE and GOAWAY too.
@@ -160,10 +162,8 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let server = match args.server {
         Some(url) => url,
         None => {
-            let url = grpc_tour::lesson::connect::spawn_in_process().await?;
-            eprintln!(
-                "(watching the three services on plain tonic, started in this process at {url})"
-            );
+            let url = tour_server().await?;
+            eprintln!("(watching a tour server started in this process at {url})");
             url
         }
     };
@@ -420,4 +420,15 @@ async fn hang_up(channel: Channel, mut seen: Seen) -> Result<String, tonic::Stat
         Err(status) => Err(status),
         Ok(()) => Ok("the server ended the chat before the client hung up".to_owned()),
     }
+}
+
+/// Starts the tour's server, with its defaults, on a free port of this machine, in a task
+/// of this process, and returns its URL.
+async fn tour_server() -> Result<String, Box<dyn Error>> {
+    use grpc_tour::production::server::{Config, TourServer};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let server = TourServer::new(Config::default())?;
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    Ok(url)
 }
