@@ -200,11 +200,11 @@ def main():
         for f in json.loads(FEATURES.read_text())
         if f["name"]
     ]
-    check_wire_types()
     with open_channel(args, args.token) as channel:
         check_summator(channel)
         check_dune(channel)
         check_route_guide(channel, features)
+    check_wire_types()
     if args.token:
         with open_channel(args, None) as without_token:
             summator = tour_pb2_grpc.SummatorStub(without_token)
