@@ -48,7 +48,7 @@ use tokio_rustls::{
     rustls::{ServerConfig, pki_types::CertificateDer},
     server::TlsStream,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::{either::Either, sync::CancellationToken};
 use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// How long to wait before accepting again when the process is out of file descriptors (or
@@ -103,14 +103,14 @@ pub fn incoming(
             async move {
                 let accepted_at = Instant::now();
                 let io = match tls {
-                    None => Io::Plain(tcp),
+                    None => Either::Left(tcp),
                     Some(tls) => {
                         let handshake = tokio::time::timeout_at(
                             accepted_at + limits.handshake_timeout,
                             tls.accept(tcp),
                         );
                         match handshake.await {
-                            Ok(Ok(stream)) => Io::Tls(Box::new(stream)),
+                            Ok(Ok(stream)) => Either::Right(Box::new(stream)),
                             Ok(Err(error)) => {
                                 tracing::debug!(%error, "a TLS handshake failed");
                                 return None;
@@ -165,12 +165,9 @@ pub struct WatchedConnection {
     watch: Arc<ConnectionWatch>,
 }
 
-/// What a connection carries: TCP, or TLS over it.
-#[derive(Debug)]
-enum Io {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// What a connection carries: TCP, or TLS over it (tokio-util's `Either` reads and writes
+/// whichever it holds).
+type Io = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// What each request on a connection carries (as tonic's connect info): the peer's
 /// address, its certificates with mutual TLS, and the connection's watch.
@@ -396,90 +393,30 @@ impl Connected for WatchedConnection {
 
     fn connect_info(&self) -> ConnectionInfo {
         ConnectionInfo {
-            tcp: self.io.tcp().connect_info(),
-            peer_certs: self.io.peer_certs(),
+            tcp: tcp(&self.io).connect_info(),
+            peer_certs: peer_certs(&self.io),
             watch: Arc::clone(&self.watch),
         }
     }
 }
 
-impl Io {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Io::Plain(tcp) => tcp,
-            Io::Tls(tls) => tls.get_ref().0,
-        }
-    }
-
-    fn peer_certs(&self) -> Option<Arc<Vec<CertificateDer<'static>>>> {
-        match self {
-            Io::Plain(_) => None,
-            Io::Tls(tls) => {
-                let certs = tls.get_ref().1.peer_certificates()?;
-                Some(Arc::new(
-                    certs.iter().map(|cert| cert.clone().into_owned()).collect(),
-                ))
-            }
-        }
+/// The TCP connection under `io`.
+fn tcp(io: &Io) -> &TcpStream {
+    match io {
+        Either::Left(tcp) => tcp,
+        Either::Right(tls) => tls.get_ref().0,
     }
 }
 
-impl AsyncRead for Io {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Io {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Io::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Io::Plain(tcp) => Pin::new(tcp).poll_write_vectored(cx, bufs),
-            Io::Tls(tls) => Pin::new(tls.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Io::Plain(tcp) => tcp.is_write_vectored(),
-            Io::Tls(tls) => tls.is_write_vectored(),
-        }
-    }
+/// The certificates the client showed, with mutual TLS.
+fn peer_certs(io: &Io) -> Option<Arc<Vec<CertificateDer<'static>>>> {
+    let Either::Right(tls) = io else {
+        return None;
+    };
+    let certs = tls.get_ref().1.peer_certificates()?;
+    Some(Arc::new(
+        certs.iter().map(|cert| cert.clone().into_owned()).collect(),
+    ))
 }
 
 impl AsyncRead for WatchedConnection {
