@@ -5,12 +5,22 @@
 //! generates the messages (prost) and the client and server code (tonic) from it. The
 //! encoded descriptor set is also written to `OUT_DIR`, so that the server can later describe
 //! itself to tools such as grpcurl (gRPC reflection) without shipping the proto.
+//!
+//! `protos/playground.proto`, the browser playground's own service (`src/playground/`), is
+//! compiled the same way, on its own, so that the tour's descriptor set describes the
+//! tour's contract only.
 
-use std::{env, error::Error, fs, path::PathBuf};
+use std::{
+    env,
+    error::Error,
+    fs,
+    path::{Path, PathBuf},
+};
 
 use prost::Message;
 
 const PROTO: &str = "protos/tour.proto";
+const PLAYGROUND: &str = "protos/playground.proto";
 
 // ANCHOR: main
 fn main() -> Result<(), Box<dyn Error>> {
@@ -24,6 +34,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     )?;
 
     tonic_prost_build::configure().compile_fds(descriptors)?;
-    Ok(())
+    playground(&out_dir)
 }
 // ANCHOR_END: main
+
+/// The playground's service, the same way: its descriptor set (which the page reads to
+/// decode messages), its messages, its server, and a client for the tests.
+fn playground(out_dir: &Path) -> Result<(), Box<dyn Error>> {
+    println!("cargo:rerun-if-changed={PLAYGROUND}");
+    let descriptors = protox::compile([PLAYGROUND], ["protos"])?;
+    fs::write(
+        out_dir.join("playground_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure().compile_fds(descriptors)?;
+    Ok(())
+}

@@ -25,10 +25,14 @@
 //!   the lesson never uses it.
 //! - [`wire`] (`src/wire/`): a tool, not a pattern to copy: a relay that prints every
 //!   HTTP/2 frame of a call (`cargo run --example wire`).
+//! - [`playground`] (`src/playground/`): the page a browser opens on the server's port, and
+//!   the service that shows it the two kinds of call a browser cannot make; the page's
+//!   source is `playground/`.
 //! - [`protocol`]: the little of gRPC's wire format that the production server and the wire
 //!   tool both read: the 5-byte message prefix and the methods of the descriptor sets.
 //!
-//! Imports point one way: `lesson` <- `protocol` <- `production`, `wire`; and the binary
+//! Imports point one way: `lesson` <- `protocol` <- `wire` <- `playground` <- `production`;
+//! and the binary
 //! (`src/main.rs`: flags, bind, [`production::server::TourServer::serve`]) on top.
 //!
 //! Outside `src/`: `examples/` holds one client per kind of RPC and the smallest server
@@ -46,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod lesson;
+pub mod playground;
 pub mod production;
 pub mod protocol;
 pub mod wire;

@@ -12,6 +12,7 @@
 //! | `grpc_server_msg_received_total`    | type, service, method           | request messages |
 //! | `grpc_server_msg_sent_total`        | type, service, method           | response messages |
 //! | `grpc_tour_calls_in_progress`       | type, service, method           | calls begun, not ended |
+//! | `grpc_tour_web_handled_total`       | type, service, method, **code** | of those ended, the gRPC-Web calls (browsers) |
 //! | `grpc_tour_notes`, `grpc_tour_note_bytes` |                           | RouteChat's note store |
 //!
 //! The labels are `grpc_type` (`unary`, `client_stream`, `server_stream`, `bidi_stream`),
@@ -39,6 +40,7 @@ use tokio::net::TcpListener;
 use tonic::Code;
 
 use crate::{
+    playground,
     production::notes::Notes,
     protocol::methods::{Method, SERVED, methods},
 };
@@ -92,6 +94,8 @@ struct HandledLabels {
 pub struct MethodMetrics {
     started: Counter,
     handled: [Counter; 17],
+    /// The gRPC-Web calls among those, by code.
+    web_handled: [Counter; 17],
     handling: Histogram,
     received: Counter,
     sent: Counter,
@@ -107,10 +111,13 @@ impl MethodMetrics {
     }
 
     /// A call has ended with `code` (`None`: the client left before the server's status,
-    /// counted as `Canceled`) after `seconds`.
-    pub fn end(&self, code: Option<Code>, seconds: f64) {
-        let code = code.unwrap_or(Code::Cancelled);
-        self.handled[(code as usize).min(16)].inc();
+    /// counted as `Canceled`) after `seconds`; `web`: it came from a browser, over gRPC-Web.
+    pub fn end(&self, code: Option<Code>, seconds: f64, web: bool) {
+        let code = (code.unwrap_or(Code::Cancelled) as usize).min(16);
+        self.handled[code].inc();
+        if web {
+            self.web_handled[code].inc();
+        }
         self.handling.observe(seconds);
         self.in_progress.dec();
     }
@@ -146,6 +153,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let started = Family::<MethodLabels, Counter>::default();
         let handled = Family::<HandledLabels, Counter>::default();
+        let web_handled = Family::<HandledLabels, Counter>::default();
         let handling = Family::<MethodLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
         );
@@ -162,6 +170,11 @@ impl Metrics {
             "grpc_server_handled",
             "Calls completed on the server, whatever their status",
             handled.clone(),
+        );
+        registry.register(
+            "grpc_tour_web_handled",
+            "Of the calls completed, those made with gRPC-Web (from a browser)",
+            web_handled.clone(),
         );
         registry.register_with_unit(
             "grpc_server_handling",
@@ -202,8 +215,8 @@ impl Metrics {
                 grpc_service: service.to_owned(),
                 grpc_method: method.to_owned(),
             };
-            let handled_with = |grpc_code| {
-                handled
+            let handled_with = |family: &Family<HandledLabels, Counter>, grpc_code| {
+                family
                     .get_or_create(&HandledLabels {
                         grpc_type,
                         grpc_service: service.to_owned(),
@@ -214,14 +227,16 @@ impl Metrics {
             };
             Arc::new(MethodMetrics {
                 started: started.get_or_create(&labels).clone(),
-                handled: CODES.map(handled_with),
+                handled: CODES.map(|code| handled_with(&handled, code)),
+                web_handled: CODES.map(|code| handled_with(&web_handled, code)),
                 handling: handling.get_or_create(&labels).clone(),
                 received: received.get_or_create(&labels).clone(),
                 sent: sent.get_or_create(&labels).clone(),
                 in_progress: in_progress.get_or_create(&labels).clone(),
             })
         };
-        let mut methods: Vec<_> = methods(&SERVED)
+        let served = [&SERVED[..], &[playground::proto::FILE_DESCRIPTOR_SET]].concat();
+        let mut methods: Vec<_> = methods(&served)
             .into_iter()
             .map(|method| {
                 let handles = handles(grpc_type(&method), &method.service, &method.name);
@@ -318,6 +333,7 @@ mod tests {
             r#"grpc_server_handled_total{grpc_type="bidi_stream",grpc_service="tour.RouteGuide",grpc_method="RouteChat",grpc_code="Unauthenticated"} 0"#,
             r#"grpc_server_started_total{grpc_type="server_stream",grpc_service="grpc.health.v1.Health",grpc_method="Watch"} 0"#,
             r#"grpc_server_started_total{grpc_type="bidi_stream",grpc_service="grpc.reflection.v1.ServerReflection",grpc_method="ServerReflectionInfo"} 0"#,
+            r#"grpc_server_started_total{grpc_type="server_stream",grpc_service="playground.Relay",grpc_method="Watch"} 0"#,
             "grpc_tour_notes 0",
             "grpc_tour_note_bytes 0",
         ] {
@@ -332,16 +348,18 @@ mod tests {
         sum.start();
         sum.received(1);
         sum.sent(1);
-        sum.end(Some(Code::InvalidArgument), 0.0003);
+        sum.end(Some(Code::InvalidArgument), 0.0003, false);
         let chat = metrics.method("/tour.RouteGuide/RouteChat");
         chat.start();
-        chat.end(None, 1.5);
+        chat.end(None, 1.5, true);
         metrics.method("/made.Up/Path").start();
 
         let text = metrics.render().await;
         for line in [
             r#"grpc_server_handled_total{grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="InvalidArgument"} 1"#,
             r#"grpc_server_handled_total{grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="OK"} 0"#,
+            r#"grpc_tour_web_handled_total{grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="InvalidArgument"} 0"#,
+            r#"grpc_tour_web_handled_total{grpc_type="bidi_stream",grpc_service="tour.RouteGuide",grpc_method="RouteChat",grpc_code="Canceled"} 1"#,
             r#"grpc_server_handling_seconds_bucket{le="0.0005",grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum"} 1"#,
             r#"grpc_server_handling_seconds_bucket{le="0.00025",grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum"} 0"#,
             r#"grpc_server_msg_received_total{grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum"} 1"#,

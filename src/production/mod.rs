@@ -14,6 +14,8 @@
 //! - [`notes`]: where RouteChat's notes live: the lesson's in-memory store, or Redis
 //!   (`--notes redis://...`), so that every replica tells the same story.
 //! - [`tls`]: TLS and mutual TLS from PEM files, and a throwaway CA to try them with.
+//! - [`web`]: the front door: gRPC-Web for browsers beside native gRPC on the same port,
+//!   CORS for the origins listed, and the playground's page.
 //! - [`balance`]: one channel over several replicas, tracked by their health checks, and
 //!   retries where they are safe.
 
@@ -24,3 +26,4 @@ pub mod metrics;
 pub mod notes;
 pub mod server;
 pub mod tls;
+pub mod web;

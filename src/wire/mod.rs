@@ -118,6 +118,11 @@ impl Relay {
     pub async fn next(&mut self) -> Option<Event> {
         self.events.recv().await
     }
+
+    /// The next event if one is waiting, without waiting for one.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
 }
 
 impl Drop for Relay {

@@ -63,6 +63,7 @@ use crate::{
             trace_context::{TRACEPARENT, TraceContext},
         },
         metrics::{MethodMetrics, Metrics},
+        web::GrpcWeb,
     },
     protocol::prefix::Prefixes,
 };
@@ -175,6 +176,7 @@ impl Watch {
             tracing::enabled!(target: CALLS, Level::INFO) || tracing::enabled!(Level::DEBUG);
         Call {
             started: Instant::now(),
+            web: request.extensions().get::<GrpcWeb>().is_some(),
             status: None,
             live: self.live.clone(),
             metrics: method.map(|method| (method, Prefixes::default())),
@@ -218,6 +220,8 @@ where
 /// it and the line is logged, however the call ended.
 struct Call {
     started: Instant,
+    /// Whether it came over gRPC-Web (`production::web` marks those).
+    web: bool,
     /// The gRPC status, once the server has sent it.
     status: Option<Code>,
     live: LiveCalls,
@@ -285,7 +289,7 @@ impl Drop for Call {
     fn drop(&mut self) {
         let latency = self.started.elapsed();
         if let Some((method, _)) = &self.metrics {
-            method.end(self.status, latency.as_secs_f64());
+            method.end(self.status, latency.as_secs_f64(), self.web);
         }
         // After the metrics: whoever waits for the gauge to reach zero then finds every
         // call counted.
@@ -309,6 +313,7 @@ impl Drop for Call {
             trace_id = %record.trace.trace_id_hex(),
             span_id = %record.trace.span_id_hex(),
             request_id = request_id.map(tracing::field::display),
+            grpc_web = self.web,
             status = self.status.map(tracing::field::debug),
             // Whole microseconds: cheaper to write than a float, and easier to sum.
             latency_us = latency.as_micros() as u64,

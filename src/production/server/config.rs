@@ -62,6 +62,17 @@ pub struct Config {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 
+    /// Serves no playground: no page at http://ADDR/ and no `playground.Relay` service.
+    /// gRPC-Web stays on, as browsers are real clients.
+    #[arg(long)]
+    pub no_playground: bool,
+
+    /// An origin (`https://app.example.com`) whose pages may call this server with
+    /// gRPC-Web, besides the server's own; repeat the flag for more. Without it, only pages
+    /// this server serves may read its answers (the browser's same-origin rule).
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = cors_origin)]
+    pub cors_origins: Vec<http::HeaderValue>,
+
     /// TLS and mutual TLS: the certificate, its key, and the CA clients must be signed by.
     #[command(flatten)]
     pub tls: ServerTls,
@@ -69,6 +80,22 @@ pub struct Config {
     /// What one client may make the server hold, and for how long.
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// An origin as the `Origin` header carries it: a scheme, a host and maybe a port.
+fn cors_origin(origin: &str) -> Result<http::HeaderValue, String> {
+    let uri: http::Uri = origin
+        .parse()
+        .map_err(|_| format!("{origin:?} is not an origin such as https://app.example.com"))?;
+    let bare = uri.path_and_query().is_none_or(|path| path == "/") && !origin.ends_with('/');
+    match (uri.scheme_str(), uri.host(), bare) {
+        (Some("http" | "https"), Some(_), true) => http::HeaderValue::try_from(origin)
+            .map_err(|_| format!("{origin:?} cannot travel in a header")),
+        _ => Err(format!(
+            "{origin:?} is not an origin: give a scheme and host, and no path, such as \
+             https://app.example.com"
+        )),
+    }
 }
 
 impl Default for Config {
@@ -157,6 +184,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_origin_is_a_scheme_a_host_and_a_port() {
+        assert!(cors_origin("https://app.example.com").is_ok());
+        assert!(cors_origin("http://127.0.0.1:8080").is_ok());
+        for wrong in ["app.example.com", "https://app.example.com/", "https://a.com/x", "ftp://a.com", "*"] {
+            let error = cors_origin(wrong).unwrap_err();
+            assert!(error.contains("origin"), "{wrong}: {error}");
+        }
+    }
+
+    #[test]
     fn defaults_come_from_the_flags() {
         let limits = Limits::default();
         assert_eq!(limits.max_message_size, 4 * 1024 * 1024);
@@ -174,5 +211,6 @@ mod tests {
         assert_eq!(config.max_notes, notes::DEFAULT_CAPACITY);
         assert_eq!(config.notes, NoteHome::Memory);
         assert!(config.features.is_none() && config.metrics_addr.is_none());
+        assert!(!config.no_playground && config.cors_origins.is_empty());
     }
 }

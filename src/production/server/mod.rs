@@ -41,12 +41,18 @@ use crate::{
         route_guide::{RouteGuide, features::FeatureDb},
         summator::Summator,
     },
+    playground::{
+        page::Page,
+        proto::relay_server::RelayServer,
+        relay::{self, RelayService},
+    },
     production::{
         connection,
         layers::{cutoff::CutoffLayer, observe::LiveCalls, observe::ObserveLayer},
         metrics::Metrics,
         notes::Notes,
         tls::TlsError,
+        web::WebLayer,
     },
 };
 use shutdown::Shutdown;
@@ -88,6 +94,11 @@ pub struct TourServer {
     /// How many features the route guide knows, for the start-up line.
     features: usize,
     replica_name: Option<HeaderValue>,
+    /// Whether to serve the playground (its page and its relay).
+    playground: bool,
+    /// The token as configured, for the playground's relayed calls.
+    token_text: Option<String>,
+    cors_origins: Vec<HeaderValue>,
 }
 
 /// Why a server could not be built from its configuration.
@@ -131,6 +142,9 @@ impl TourServer {
             notes,
             live: LiveCalls::default(),
             token: RequireToken::new(config.token.as_deref()).map_err(|_| ConfigError::BadToken)?,
+            token_text: config.token,
+            playground: !config.no_playground,
+            cors_origins: config.cors_origins,
             tls: config.tls.config()?,
             limits: config.limits,
             replica_name: config
@@ -182,9 +196,11 @@ impl TourServer {
         let shutdown = Shutdown::new(shutdown, health, services, self.limits.grace_period);
         // 2. Say where RouteChat's notes are, without holding up the other services.
         self.report_notes();
-        // 3. HTTP/2, as the limits say (TLS is ended below, per connection: step 5).
+        // 3. HTTP/2, as the limits say (TLS is ended below, per connection: step 5), and
+        // HTTP/1.1 for browsers (gRPC-Web and the playground's page).
         let limits = &self.limits;
         let builder = transport::Server::builder()
+            .accept_http1(true)
             .max_concurrent_streams(Some(limits.max_concurrent_streams))
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_resets))
@@ -195,9 +211,19 @@ impl TourServer {
             .replica_name
             .or_else(|| listener_name(&listener))
             .unwrap_or(HeaderValue::from_static("unknown"));
+        let relay = self.playground.then(|| {
+            // The relay reads plaintext only: over TLS it has nothing to call.
+            let upstream = self.tls.is_none().then(|| own_address(&listener)).flatten();
+            RelayService::new(upstream, self.token_text.clone(), relay::AT_ONCE)
+        });
+        let page = self
+            .playground
+            .then(|| Page::new(self.token_text.is_some(), relay.as_ref().is_some_and(RelayService::runs)));
         // ANCHOR: router
-        // Around every call, outermost first (src/production/layers/mod.rs says what each does).
+        // Around every call, outermost first: the front door (gRPC-Web and the playground's
+        // page, src/production/web.rs), then the layers of src/production/layers/mod.rs.
         let layers = ServiceBuilder::new()
+            .layer(WebLayer::new(page, self.cors_origins))
             .layer(ObserveLayer::new(
                 self.live,
                 self.metrics,
@@ -221,7 +247,8 @@ impl TourServer {
                 RouteGuideServer::new(self.route_guide),
                 limits,
                 token
-            ));
+            ))
+            .add_optional_service(relay.map(|relay| tuned!(RelayServer::new(relay), limits, token)));
         // ANCHOR_END: router
         // 5. Each connection, TLS ended when there is TLS, watched: so that one that never
         // begins HTTP/2, or whose client stopped reading, can be closed.
@@ -255,6 +282,19 @@ const TOUR_SERVICES: [&str; 3] = [
     <DuneServer<Mentat> as NamedService>::NAME,
     <RouteGuideServer<RouteGuide<Notes>> as NamedService>::NAME,
 ];
+
+/// Where this server can call itself: the listener's address, on loopback when it listens
+/// on every address.
+fn own_address(listener: &TcpListener) -> Option<std::net::SocketAddr> {
+    let mut addr = listener.local_addr().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Some(addr)
+}
 
 /// A listener's address, as a header value: the default replica name.
 fn listener_name(listener: &TcpListener) -> Option<HeaderValue> {
