@@ -191,10 +191,16 @@ async fn watch(
     while let Some(event) = relay.try_next() {
         frames.extend(event_of(&mut timeline, &event, token.as_deref()));
     }
+    let (code, result) = match result {
+        Ok(result) => (0, result),
+        Err(status) => (
+            status.code() as u32,
+            format!("{:?}: {}", status.code(), status.message()),
+        ),
+    };
     frames.push(WireEvent {
-        result: result.unwrap_or_else(|status| {
-            format!("{:?}: {}", status.code(), status.message())
-        }),
+        result,
+        code,
         ..WireEvent::default()
     });
     for frame in frames {
@@ -227,8 +233,8 @@ fn event_of(timeline: &mut Timeline, event: &crate::wire::Event, token: Option<&
         stream: frame.stream(),
         end_stream: frame.ends_stream(),
         details: lines.map(|line| hide(line.trim().to_owned())).collect(),
-        result: String::new(),
         summary,
+        ..WireEvent::default()
     })
 }
 
