@@ -11,7 +11,8 @@
 //! Bounded for the whole server: at most [`AT_ONCE`] Watches run at once, and the next one
 //! is refused with `RESOURCE_EXHAUSTED` at once, without touching the network, so a page
 //! that asks for a thousand chats gets four and 996 refusals, not a thousand connections.
-//! A Watch whose page hangs up ends its relayed call with it.
+//! A Watch whose page hangs up ends its relayed call with it, and none lasts more than
+//! [`WATCH_LIMIT`], read or not.
 
 use std::{
     net::SocketAddr,
@@ -42,6 +43,10 @@ pub const AT_ONCE: usize = 4;
 
 /// The deadline of each relayed call.
 const DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long one Watch may hold its place, whatever its page does: one that stops reading
+/// its events cannot keep the relay from others for longer.
+const WATCH_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long to wait for the relay to see a message go by before sending the next anyway.
 const PATIENCE: Duration = Duration::from_secs(1);
@@ -120,7 +125,14 @@ impl relay_server::Relay for RelayService {
             )));
         };
         let (events, receiver) = mpsc::channel(16);
-        tokio::spawn(watch(call, upstream, self.token.clone(), events, permit));
+        let token = self.token.clone();
+        tokio::spawn(async move {
+            let watching = watch(call, upstream, token, events.clone(), permit);
+            if tokio::time::timeout(WATCH_LIMIT, watching).await.is_err() {
+                let status = Status::deadline_exceeded("the relay ends every Watch after 10 s");
+                let _ = events.try_send(Err(status));
+            }
+        });
         let events = stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|event| (event, receiver))
         });

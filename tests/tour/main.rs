@@ -28,4 +28,5 @@ mod shutdown;
 mod summator;
 mod support;
 mod tls;
+mod web;
 mod wire;
