@@ -146,6 +146,10 @@ async fn run(args: Args, dropped: ErrorCounter) -> anyhow::Result<()> {
         tls,
         "serving Summator, Dune and RouteGuide"
     );
+    if server.serves_playground() {
+        let page = format!("http://{}/", listener.local_addr()?);
+        tracing::info!(%page, "the playground: open the page in a browser");
+    }
     if let Some((listener, metrics)) = metrics {
         tracing::info!(metrics = %listener.local_addr()?, "Prometheus metrics on /metrics");
         tokio::spawn(metrics::serve(listener, metrics));

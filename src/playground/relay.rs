@@ -14,12 +14,7 @@
 //! A Watch whose page hangs up ends its relayed call with it, and none lasts more than
 //! [`WATCH_LIMIT`], read or not.
 
-use std::{
-    net::SocketAddr,
-    pin::Pin,
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
 use futures::{Stream, stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -52,8 +47,8 @@ const WATCH_LIMIT: Duration = Duration::from_secs(10);
 const PATIENCE: Duration = Duration::from_secs(1);
 
 /// How long a chat waits after each note, so that the server's replies to it are drawn
-/// before the next note.
-const BETWEEN_NOTES: Duration = Duration::from_millis(100);
+/// before the next note, and a person watching sees the conversation unfold.
+const BETWEEN_NOTES: Duration = Duration::from_millis(250);
 
 /// The route `RecordRoute` records.
 const ROUTE: [Point; 4] = [ARRAKEEN, RESIDENCY_GARDENS, SIETCH_TABR, CAVE_OF_BIRDS];
@@ -223,7 +218,11 @@ async fn watch(
 }
 
 /// The event the page gets for a relay's `event`, if the timeline shows it.
-fn event_of(timeline: &mut Timeline, event: &crate::wire::Event, token: Option<&str>) -> Option<WireEvent> {
+fn event_of(
+    timeline: &mut Timeline,
+    event: &crate::wire::Event,
+    token: Option<&str>,
+) -> Option<WireEvent> {
     let What::Frame(direction, frame) = &event.what else {
         return None;
     };
@@ -269,7 +268,13 @@ async fn make(
 #[allow(clippy::type_complexity)]
 fn outgoing<T: Send + 'static>(
     token: Option<&str>,
-) -> Result<(mpsc::Sender<T>, Request<impl Stream<Item = T> + Send + 'static>), Status> {
+) -> Result<
+    (
+        mpsc::Sender<T>,
+        Request<impl Stream<Item = T> + Send + 'static>,
+    ),
+    Status,
+> {
     let (outgoing, receiver) = mpsc::channel(1);
     let messages = stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|message| (message, receiver))
@@ -341,5 +346,9 @@ async fn chat(
         Ok::<_, Status>(heard)
     };
     let ((), heard) = tokio::join!(sender, receiver);
-    Ok(format!("{} notes sent, {} replies heard", CHAT.len(), heard?))
+    Ok(format!(
+        "{} notes sent, {} replies heard",
+        CHAT.len(),
+        heard?
+    ))
 }

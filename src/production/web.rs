@@ -36,10 +36,10 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Versi
 use http_body_util::Either;
 use pin_project_lite::pin_project;
 use tonic::body::Body;
+use tonic_web::{GrpcWebLayer, GrpcWebService};
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tower_layer::Layer;
 use tower_service::Service;
-use tonic_web::{GrpcWebLayer, GrpcWebService};
 
 use crate::playground::page::Page;
 
@@ -213,12 +213,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            WebFutureProjection::Native { future } => {
-                future.poll(cx).map_ok(|response| response.map(Either::Left))
-            }
-            WebFutureProjection::Web { future } => {
-                future.poll(cx).map_ok(|response| response.map(Either::Right))
-            }
+            WebFutureProjection::Native { future } => future
+                .poll(cx)
+                .map_ok(|response| response.map(Either::Left)),
+            WebFutureProjection::Web { future } => future
+                .poll(cx)
+                .map_ok(|response| response.map(Either::Right)),
             WebFutureProjection::Ready { response } => Poll::Ready(Ok(response
                 .take()
                 .expect("polled after it was ready")

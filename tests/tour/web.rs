@@ -129,7 +129,14 @@ async fn http1(
         .expect("a head");
     let head = String::from_utf8(answer[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: HashMap<String, String> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_owned()))
@@ -150,7 +157,8 @@ fn unchunk(mut chunked: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     loop {
         let line = chunked.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(std::str::from_utf8(&chunked[..line]).unwrap(), 16).unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&chunked[..line]).unwrap(), 16).unwrap();
         if size == 0 {
             return body;
         }
@@ -170,9 +178,24 @@ fn framed(message: &[u8]) -> Vec<u8> {
 const GRPC_WEB: (&str, &str) = ("content-type", "application/grpc-web+proto");
 
 async fn web_sum(addr: SocketAddr, extra: &[(&str, &str)], value1: f64) -> Answer {
-    let request = SumRequest { value1, value2: 3.0 }.encode_to_vec();
-    let headers: Vec<_> = [GRPC_WEB, ("x-grpc-web", "1")].iter().chain(extra).copied().collect();
-    http1(addr, "POST", "/tour.Summator/Sum", &headers, &framed(&request)).await
+    let request = SumRequest {
+        value1,
+        value2: 3.0,
+    }
+    .encode_to_vec();
+    let headers: Vec<_> = [GRPC_WEB, ("x-grpc-web", "1")]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    http1(
+        addr,
+        "POST",
+        "/tour.Summator/Sum",
+        &headers,
+        &framed(&request),
+    )
+    .await
 }
 
 /// The value of one sample of the server's metrics.
@@ -207,13 +230,23 @@ async fn a_browser_call_is_a_grpc_call_with_its_status_in_the_body() {
     let native = server
         .summator()
         .await
-        .sum(SumRequest { value1: 2.0, value2: 3.0 })
+        .sum(SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        })
         .await
         .unwrap();
     assert_eq!(native.into_inner().value, 5.0);
-    let labels = r#"grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="OK""#;
-    assert_eq!(sample(&server, &format!("grpc_server_handled_total{{{labels}}}")).await, 2.0);
-    assert_eq!(sample(&server, &format!("grpc_tour_web_handled_total{{{labels}}}")).await, 1.0);
+    let labels =
+        r#"grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="OK""#;
+    assert_eq!(
+        sample(&server, &format!("grpc_server_handled_total{{{labels}}}")).await,
+        2.0
+    );
+    assert_eq!(
+        sample(&server, &format!("grpc_tour_web_handled_total{{{labels}}}")).await,
+        1.0
+    );
 
     // A refused call: its status read by the metrics before tonic-web moved it into the body.
     let refused = web_sum(server.addr, &[], f64::INFINITY).await;
@@ -221,7 +254,14 @@ async fn a_browser_call_is_a_grpc_call_with_its_status_in_the_body() {
     assert_eq!(code, Code::InvalidArgument);
     assert!(message.contains("value1"), "{message}");
     let refused = r#"grpc_type="unary",grpc_service="tour.Summator",grpc_method="Sum",grpc_code="InvalidArgument""#;
-    assert_eq!(sample(&server, &format!("grpc_tour_web_handled_total{{{refused}}}")).await, 1.0);
+    assert_eq!(
+        sample(
+            &server,
+            &format!("grpc_tour_web_handled_total{{{refused}}}")
+        )
+        .await,
+        1.0
+    );
     server.wait_until_idle().await;
 }
 
@@ -230,18 +270,46 @@ async fn grpc_web_text_is_base64_and_bad_base64_gets_a_status() {
     let server = spawn_server(test_config()).await;
     let text = ("content-type", "application/grpc-web-text");
     let accept = ("accept", "application/grpc-web-text");
-    let request = framed(&SumRequest { value1: 2.0, value2: 3.0 }.encode_to_vec());
+    let request = framed(
+        &SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        }
+        .encode_to_vec(),
+    );
     let encoded = base64_encode(&request);
-    let answer = http1(server.addr, "POST", "/tour.Summator/Sum", &[text, accept], encoded.as_bytes()).await;
-    assert_eq!(answer.headers["content-type"], "application/grpc-web-text+proto");
+    let answer = http1(
+        server.addr,
+        "POST",
+        "/tour.Summator/Sum",
+        &[text, accept],
+        encoded.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        answer.headers["content-type"],
+        "application/grpc-web-text+proto"
+    );
     let decoded = Answer {
         body: base64_decode(&answer.body),
         ..answer
     };
-    assert_eq!(SumResponse::decode(&decoded.messages()[0][..]).unwrap().value, 5.0);
+    assert_eq!(
+        SumResponse::decode(&decoded.messages()[0][..])
+            .unwrap()
+            .value,
+        5.0
+    );
 
     for bad in ["not base64 at all!", "AAAA*AAA"] {
-        let answer = http1(server.addr, "POST", "/tour.Summator/Sum", &[text, accept], bad.as_bytes()).await;
+        let answer = http1(
+            server.addr,
+            "POST",
+            "/tour.Summator/Sum",
+            &[text, accept],
+            bad.as_bytes(),
+        )
+        .await;
         let decoded = Answer {
             body: base64_decode(&answer.body),
             ..answer
@@ -265,7 +333,14 @@ async fn a_lying_length_or_a_message_over_the_limit_gets_a_status() {
         let mut body = vec![0];
         body.extend_from_slice(&promised.to_be_bytes());
         body.extend_from_slice(&[0x09; 20]);
-        let answer = http1(server.addr, "POST", "/tour.Summator/Sum", &[GRPC_WEB], &body).await;
+        let answer = http1(
+            server.addr,
+            "POST",
+            "/tour.Summator/Sum",
+            &[GRPC_WEB],
+            &body,
+        )
+        .await;
         let (code, message) = answer.status();
         assert!(
             matches!(code, Code::Internal | Code::ResourceExhausted),
@@ -280,7 +355,14 @@ async fn a_lying_length_or_a_message_over_the_limit_gets_a_status() {
         let name = "x".repeat(size - 5);
         let request = WeFoundHim { message: name }.encode_to_vec();
         assert_eq!(request.len(), size);
-        let answer = http1(server.addr, "POST", "/tour.Dune/IsMuadDib", &[GRPC_WEB], &framed(&request)).await;
+        let answer = http1(
+            server.addr,
+            "POST",
+            "/tour.Dune/IsMuadDib",
+            &[GRPC_WEB],
+            &framed(&request),
+        )
+        .await;
         let (code, message) = answer.status();
         if refused {
             assert_eq!(code, Code::ResourceExhausted, "{size}: {message}");
@@ -304,11 +386,26 @@ async fn the_token_and_the_deadline_hold_for_a_browser() {
     let (code, _) = web_sum(server.addr, &[], 2.0).await.status();
     assert_eq!(code, Code::Unauthenticated);
     let bearer = ("authorization", "Bearer sesame");
-    assert_eq!(web_sum(server.addr, &[bearer], 2.0).await.status().0, Code::Ok);
+    assert_eq!(
+        web_sum(server.addr, &[bearer], 2.0).await.status().0,
+        Code::Ok
+    );
 
-    let request = framed(&WeFoundHim { message: "Paul".into() }.encode_to_vec());
+    let request = framed(
+        &WeFoundHim {
+            message: "Paul".into(),
+        }
+        .encode_to_vec(),
+    );
     let headers = [GRPC_WEB, bearer, ("grpc-timeout", "100m")];
-    let answer = http1(server.addr, "POST", "/tour.Dune/IsMuadDib", &headers, &request).await;
+    let answer = http1(
+        server.addr,
+        "POST",
+        "/tour.Dune/IsMuadDib",
+        &headers,
+        &request,
+    )
+    .await;
     assert_eq!(answer.status().0, Code::DeadlineExceeded);
     server.wait_until_idle().await;
 }
@@ -321,10 +418,17 @@ async fn the_page_is_served_beside_grpc_and_can_be_turned_off() {
     assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
     assert!(String::from_utf8_lossy(&page.body).contains("/playground.js"));
     let script = http1(server.addr, "GET", "/playground.js", &[], b"").await;
-    assert_eq!((script.status, script.headers["content-type"].as_str()), (200, "text/javascript; charset=utf-8"));
+    assert_eq!(
+        (script.status, script.headers["content-type"].as_str()),
+        (200, "text/javascript; charset=utf-8")
+    );
     let descriptors = http1(server.addr, "GET", "/playground/descriptors", &[], b"").await;
     let set = prost_types::FileDescriptorSet::decode(&descriptors.body[..]).unwrap();
-    let files: Vec<_> = set.file.iter().filter_map(|file| file.name.as_deref()).collect();
+    let files: Vec<_> = set
+        .file
+        .iter()
+        .filter_map(|file| file.name.as_deref())
+        .collect();
     // tonic-types names its files without their folders.
     for file in ["tour.proto", "playground.proto", "error_details.proto"] {
         assert!(files.contains(&file), "{file} not in {files:?}");
@@ -343,8 +447,20 @@ async fn the_page_is_served_beside_grpc_and_can_be_turned_off() {
     .await;
     assert_eq!(http1(plain.addr, "GET", "/", &[], b"").await.status, 404);
     assert_eq!(web_sum(plain.addr, &[], 2.0).await.status().0, Code::Ok);
-    let watch = framed(&WatchRequest { call: Call::RouteChat as i32 }.encode_to_vec());
-    let relay = http1(plain.addr, "POST", "/playground.Relay/Watch", &[GRPC_WEB], &watch).await;
+    let watch = framed(
+        &WatchRequest {
+            call: Call::RouteChat as i32,
+        }
+        .encode_to_vec(),
+    );
+    let relay = http1(
+        plain.addr,
+        "POST",
+        "/playground.Relay/Watch",
+        &[GRPC_WEB],
+        &watch,
+    )
+    .await;
     assert_eq!(relay.status().0, Code::Unimplemented);
 }
 
@@ -359,19 +475,28 @@ async fn only_the_origins_listed_may_call_from_another_page() {
         let headers = [
             ("origin", origin),
             ("access-control-request-method", "POST"),
-            ("access-control-request-headers", "content-type,x-grpc-web,grpc-timeout"),
+            (
+                "access-control-request-headers",
+                "content-type,x-grpc-web,grpc-timeout",
+            ),
         ];
         http1(server.addr, "OPTIONS", "/tour.Summator/Sum", &headers, b"").await
     };
     let listed = preflight("https://app.example.com").await;
     assert_eq!(listed.status, 200);
-    assert_eq!(listed.headers["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        listed.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     assert!(listed.headers["access-control-allow-headers"].contains("grpc-timeout"));
     let other = preflight("https://evil.example.net").await;
     assert!(!other.headers.contains_key("access-control-allow-origin"));
 
     let call = web_sum(server.addr, &[("origin", "https://app.example.com")], 2.0).await;
-    assert_eq!(call.headers["access-control-allow-origin"], "https://app.example.com");
+    assert_eq!(
+        call.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
     assert!(call.headers["access-control-expose-headers"].contains("grpc-status"));
     // A page of another origin still reaches the server, but its browser will not let it
     // read the answer: no header allows it.
@@ -384,7 +509,9 @@ async fn the_relay_shows_a_chat_frame_by_frame() {
     let server = spawn_server(test_config()).await;
     let mut relay = RelayClient::new(server.channel().await);
     let events: Vec<_> = relay
-        .watch(WatchRequest { call: Call::RouteChat as i32 })
+        .watch(WatchRequest {
+            call: Call::RouteChat as i32,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -392,19 +519,44 @@ async fn the_relay_shows_a_chat_frame_by_frame() {
         .collect()
         .await;
     let last = events.last().unwrap();
-    assert_eq!((last.code, last.result.as_str()), (0, "4 notes sent, 2 replies heard"));
-    let to_server = events.iter().filter(|e| e.to_server && e.frame == "DATA").count();
-    let to_client = events.iter().filter(|e| !e.to_server && e.frame == "DATA").count();
+    assert_eq!(
+        (last.code, last.result.as_str()),
+        (0, "4 notes sent, 2 replies heard")
+    );
+    let to_server = events
+        .iter()
+        .filter(|e| e.to_server && e.frame == "DATA")
+        .count();
+    let to_client = events
+        .iter()
+        .filter(|e| !e.to_server && e.frame == "DATA")
+        .count();
     // Four notes, then the empty frame that ends the client's side; two replies, each in a
     // frame of its own.
     assert_eq!((to_server, to_client), (5, 2));
     assert!(events[0].to_server && events[0].frame == "HEADERS");
-    assert!(events[0].details.iter().any(|line| line.contains("/tour.RouteGuide/RouteChat")));
+    assert!(
+        events[0]
+            .details
+            .iter()
+            .any(|line| line.contains("/tour.RouteGuide/RouteChat"))
+    );
     let trailers = &events[events.len() - 2];
     assert!(!trailers.to_server && trailers.end_stream, "{trailers:?}");
 
-    let record = relay.watch(WatchRequest { call: Call::RecordRoute as i32 }).await.unwrap();
-    let last = record.into_inner().collect::<Vec<_>>().await.pop().unwrap().unwrap();
+    let record = relay
+        .watch(WatchRequest {
+            call: Call::RecordRoute as i32,
+        })
+        .await
+        .unwrap();
+    let last = record
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await
+        .pop()
+        .unwrap()
+        .unwrap();
     assert_eq!(last.result, "4 points, 4 features, 84272 m");
 
     let unnamed = relay.watch(WatchRequest { call: 0 }).await.unwrap_err();
@@ -426,7 +578,9 @@ async fn a_thousand_relayed_chats_at_once_are_refused_not_amplified() {
     let mut holders = Vec::new();
     for _ in 0..AT_ONCE {
         let held = RelayClient::new(stingy.clone())
-            .watch(WatchRequest { call: Call::RouteChat as i32 })
+            .watch(WatchRequest {
+                call: Call::RouteChat as i32,
+            })
             .await
             .expect("a place is free");
         holders.push(held);
@@ -435,7 +589,13 @@ async fn a_thousand_relayed_chats_at_once_are_refused_not_amplified() {
     let refusals: Vec<_> = stream::iter(0..1000)
         .map(|_| {
             let mut relay = RelayClient::new(channel.clone());
-            async move { relay.watch(WatchRequest { call: Call::RouteChat as i32 }).await }
+            async move {
+                relay
+                    .watch(WatchRequest {
+                        call: Call::RouteChat as i32,
+                    })
+                    .await
+            }
         })
         .buffer_unordered(1000)
         .collect()
@@ -443,7 +603,11 @@ async fn a_thousand_relayed_chats_at_once_are_refused_not_amplified() {
     for refused in &refusals {
         let status = refused.as_ref().expect_err("no place was free");
         assert_eq!(status.code(), Code::ResourceExhausted);
-        assert!(status.message().contains("at most 4"), "{}", status.message());
+        assert!(
+            status.message().contains("at most 4"),
+            "{}",
+            status.message()
+        );
     }
     // Not one of them reached RouteChat: only the holders' relays did.
     let chats = r#"grpc_server_started_total{grpc_type="bidi_stream",grpc_service="tour.RouteGuide",grpc_method="RouteChat"}"#;
@@ -454,7 +618,12 @@ async fn a_thousand_relayed_chats_at_once_are_refused_not_amplified() {
     let mut relay = RelayClient::new(channel);
     let freed = tokio::time::timeout(PATIENCE, async {
         loop {
-            match relay.watch(WatchRequest { call: Call::RecordRoute as i32 }).await {
+            match relay
+                .watch(WatchRequest {
+                    call: Call::RecordRoute as i32,
+                })
+                .await
+            {
                 Err(status) if status.code() == Code::ResourceExhausted => {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
@@ -464,7 +633,14 @@ async fn a_thousand_relayed_chats_at_once_are_refused_not_amplified() {
     })
     .await
     .expect("the places came free");
-    let last = freed.unwrap().into_inner().collect::<Vec<_>>().await.pop().unwrap().unwrap();
+    let last = freed
+        .unwrap()
+        .into_inner()
+        .collect::<Vec<_>>()
+        .await
+        .pop()
+        .unwrap()
+        .unwrap();
     assert_eq!(last.code, 0, "{}", last.result);
     server.wait_until_idle().await;
 }

@@ -187,7 +187,13 @@ mod tests {
     fn an_origin_is_a_scheme_a_host_and_a_port() {
         assert!(cors_origin("https://app.example.com").is_ok());
         assert!(cors_origin("http://127.0.0.1:8080").is_ok());
-        for wrong in ["app.example.com", "https://app.example.com/", "https://a.com/x", "ftp://a.com", "*"] {
+        for wrong in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://a.com/x",
+            "ftp://a.com",
+            "*",
+        ] {
             let error = cors_origin(wrong).unwrap_err();
             assert!(error.contains("origin"), "{wrong}: {error}");
         }

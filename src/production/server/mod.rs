@@ -162,6 +162,11 @@ impl TourServer {
         (self.features, self.tls.is_some())
     }
 
+    /// Whether it serves the playground's page (`--no-playground` turns it off).
+    pub fn serves_playground(&self) -> bool {
+        self.playground
+    }
+
     /// The gauge of calls in progress on this server.
     pub fn live_calls(&self) -> LiveCalls {
         self.live.clone()
@@ -216,9 +221,12 @@ impl TourServer {
             let upstream = self.tls.is_none().then(|| own_address(&listener)).flatten();
             RelayService::new(upstream, self.token_text.clone(), relay::AT_ONCE)
         });
-        let page = self
-            .playground
-            .then(|| Page::new(self.token_text.is_some(), relay.as_ref().is_some_and(RelayService::runs)));
+        let page = self.playground.then(|| {
+            Page::new(
+                self.token_text.is_some(),
+                relay.as_ref().is_some_and(RelayService::runs),
+            )
+        });
         // ANCHOR: router
         // Around every call, outermost first: the front door (gRPC-Web and the playground's
         // page, src/production/web.rs), then the layers of src/production/layers/mod.rs.
@@ -248,7 +256,9 @@ impl TourServer {
                 limits,
                 token
             ))
-            .add_optional_service(relay.map(|relay| tuned!(RelayServer::new(relay), limits, token)));
+            .add_optional_service(
+                relay.map(|relay| tuned!(RelayServer::new(relay), limits, token)),
+            );
         // ANCHOR_END: router
         // 5. Each connection, TLS ended when there is TLS, watched: so that one that never
         // begins HTTP/2, or whose client stopped reading, can be closed.
