@@ -18,6 +18,9 @@ const CODES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEE
   "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
   "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
 
+// ?run=all: each method once, for a check with no driver (see main()).
+const RUN_ALL = new URLSearchParams(location.search).get("run") === "all";
+
 const $ = (selector, root = document) => root.querySelector(selector);
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 const e7 = (degrees) => Math.round(Number(degrees) * 1e7);
@@ -32,7 +35,7 @@ function element(tag, className, text) {
 
 // The registry of every message and service the server describes, and what the page must
 // know of the server.
-async function load() {
+async function loadServer() {
   const [descriptors, server] = await Promise.all([
     fetch("/playground/descriptors").then((r) => r.arrayBuffer()),
     fetch("/playground/server.json").then((r) => r.json()),
@@ -43,6 +46,16 @@ async function load() {
   const names = new Set();
   set.file = set.file.filter((file) => !names.has(file.name) && names.add(file.name));
   return { registry: createFileRegistry(set), server };
+}
+
+// The page's fetch. With ?run=all it reads each answer whole before the call sees it:
+// headless Chromium's virtual time (--virtual-time-budget) waits for a fetch that is still
+// loading, but not for a body read as a stream, and a check must not end mid-call.
+async function load(input, init) {
+  const response = await fetch(input, init);
+  if (!RUN_ALL) return response;
+  const body = await response.arrayBuffer();
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 // One call's frames, listed as they arrive: each gRPC-Web frame is a 5-byte prefix (a flag
@@ -115,7 +128,7 @@ class Frames {
   fetch() {
     return async (input, init) => {
       this.request(init.body, init.headers);
-      const response = await fetch(input, init);
+      const response = await load(input, init);
       this.response(response);
       if (!response.body) return response;
       const frames = this;
@@ -156,11 +169,17 @@ function showError(card, error, registry) {
   return failure.code;
 }
 
+// The call's metadata and its hang-up signal. The deadline travels as gRPC's grpc-timeout
+// header and the server keeps it, so what the page shows past it is the server's
+// DEADLINE_EXCEEDED. (connect's own timeoutMs would also end the call in the browser, with
+// a timer, which headless Chromium's virtual time fires early.)
 function options(signal) {
   const headers = {};
   const token = $("#token").value;
   if (token) headers.authorization = `Bearer ${token}`;
-  return { timeoutMs: Number($("#deadline").value) || undefined, headers, signal };
+  const deadline = Math.round(Number($("#deadline").value));
+  if (deadline > 0) headers["grpc-timeout"] = `${Math.min(deadline, 99999999)}m`;
+  return { headers, signal };
 }
 
 function fields(card) {
@@ -279,7 +298,7 @@ async function callListFeatures(card, context, signal) {
 // A relayed call's frames as a timeline: client on the left, server on the right.
 async function watchRelayed(card, context, signal) {
   const desc = serviceOf(context.registry, "playground.Relay");
-  const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin }));
+  const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: load }));
   const timeline = $(".timeline", card);
   timeline.replaceChildren(element("div", "head", "ms"), element("div", "head", "client → server"), element("div", "head", "server → client"));
   const call = card.dataset.method === "RecordRoute" ? 1 : 2;
@@ -341,7 +360,7 @@ function card(card, context) {
 }
 
 async function main() {
-  const context = await load();
+  const context = await loadServer();
   $("#token-label").hidden = !context.server.token;
   $("#server-note").textContent = context.server.relay
     ? "all six methods, the last two through the server's relay"
@@ -350,7 +369,7 @@ async function main() {
   document.body.dataset.ready = "yes";
   // ?run=all: each method once, with its defaults, one after the other; then the body says
   // how many ended as expected (OK), for `chromium --headless --dump-dom` to read.
-  if (new URLSearchParams(location.search).get("run") === "all") {
+  if (RUN_ALL) {
     let done = 0;
     let failed = 0;
     for (const [, run] of runs) {
