@@ -28,7 +28,7 @@
 use std::{
     pin::Pin,
     sync::Arc,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -71,7 +71,14 @@ const RESPONSE_HEADERS: [&str; 5] = [
 /// The layer that puts the front door around the server's layers and services.
 #[derive(Debug, Clone)]
 pub struct WebLayer {
-    page: Option<Arc<Page>>,
+    door: Arc<Door>,
+}
+
+/// What the front door needs besides the service it wraps: shared by every clone, since
+/// tonic clones the whole stack of services for every call.
+#[derive(Debug)]
+struct Door {
+    page: Option<Page>,
     cors: CorsLayer,
 }
 
@@ -86,30 +93,29 @@ impl WebLayer {
             .expose_headers(RESPONSE_HEADERS.map(HeaderName::from_static))
             .max_age(Duration::from_secs(600));
         WebLayer {
-            page: page.map(Arc::new),
-            cors,
+            door: Arc::new(Door { page, cors }),
         }
     }
 }
 
-impl<S: Clone> Layer<S> for WebLayer {
+impl<S> Layer<S> for WebLayer {
     type Service = WebService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         WebService {
-            web: self.cors.layer(GrpcWebLayer::new().layer(inner.clone())),
             inner,
-            page: self.page.clone(),
+            door: Arc::clone(&self.door),
         }
     }
 }
 
-/// The service of [`WebLayer`].
+/// The service of [`WebLayer`]. A native call costs it a look at two headers and the HTTP
+/// version: tonic-web's service is made only for a gRPC-Web call, so a native call neither
+/// clones it nor goes through it (tonic-web would box a native call's response body).
 #[derive(Debug, Clone)]
 pub struct WebService<S> {
     inner: S,
-    web: Cors<GrpcWebService<S>>,
-    page: Option<Arc<Page>>,
+    door: Arc<Door>,
 }
 
 /// Whether `request` is a gRPC-Web call: tonic-web's four content types.
@@ -163,12 +169,11 @@ where
     type Future = WebFuture<S::Future, <Cors<GrpcWebService<S>> as Service<Request<Body>>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        ready!(self.inner.poll_ready(cx))?;
-        Service::<Request<Body>>::poll_ready(&mut self.web, cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        if let Some(page) = &self.page
+        if let Some(page) = &self.door.page
             && let Some(response) = page.answer(&request)
         {
             return WebFuture::Ready {
@@ -177,8 +182,12 @@ where
         }
         if is_grpc_web(&request) || is_preflight(&request) {
             request.extensions_mut().insert(GrpcWeb);
+            // The ready service goes to tonic-web; a clone of it stays for the next call.
+            let fresh = self.inner.clone();
+            let ready = std::mem::replace(&mut self.inner, fresh);
+            let mut web = self.door.cors.layer(GrpcWebLayer::new().layer(ready));
             return WebFuture::Web {
-                future: self.web.call(request),
+                future: Box::pin(web.call(request)),
             };
         }
         if request.version() == Version::HTTP_2 {
@@ -187,7 +196,7 @@ where
             };
         }
         WebFuture::Ready {
-            response: Some(not_here(self.page.is_some())),
+            response: Some(not_here(self.door.page.is_some())),
         }
     }
 }
@@ -199,7 +208,7 @@ pin_project! {
     #[allow(missing_docs)]
     pub enum WebFuture<N, W> {
         Native { #[pin] future: N },
-        Web { #[pin] future: W },
+        Web { future: Pin<Box<W>> },
         Ready { response: Option<Response<Body>> },
     }
 }
@@ -217,12 +226,13 @@ where
                 .poll(cx)
                 .map_ok(|response| response.map(Either::Left)),
             WebFutureProjection::Web { future } => future
+                .as_mut()
                 .poll(cx)
                 .map_ok(|response| response.map(Either::Right)),
-            WebFutureProjection::Ready { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("polled after it was ready")
-                .map(Either::Right))),
+            WebFutureProjection::Ready { response } => {
+                let response = response.take().expect("polled after it was ready");
+                Poll::Ready(Ok(response.map(Either::Right)))
+            }
         }
     }
 }
