@@ -37,6 +37,7 @@ use http_body_util::Either;
 use pin_project_lite::pin_project;
 use tonic::body::Body;
 use tonic_web::{GrpcWebLayer, GrpcWebService};
+use tower::util::option_layer;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -79,19 +80,22 @@ pub struct WebLayer {
 #[derive(Debug)]
 struct Door {
     page: Option<Page>,
-    cors: CorsLayer,
+    /// CORS for the origins listed; none listed, no CORS headers at all.
+    cors: Option<CorsLayer>,
 }
 
 impl WebLayer {
     /// Serves `page` (or none), and lets pages of `origins`, besides the server's own,
     /// call it.
     pub fn new(page: Option<Page>, origins: Vec<HeaderValue>) -> Self {
-        let cors = CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::POST])
-            .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
-            .expose_headers(RESPONSE_HEADERS.map(HeaderName::from_static))
-            .max_age(Duration::from_secs(600));
+        let cors = (!origins.is_empty()).then(|| {
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::POST])
+                .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
+                .expose_headers(RESPONSE_HEADERS.map(HeaderName::from_static))
+                .max_age(Duration::from_secs(600))
+        });
         WebLayer {
             door: Arc::new(Door { page, cors }),
         }
@@ -117,6 +121,9 @@ pub struct WebService<S> {
     inner: S,
     door: Arc<Door>,
 }
+
+/// tonic-web around the server's layers and services, inside CORS when origins are listed.
+type Web<S> = tower::util::Either<Cors<GrpcWebService<S>>, GrpcWebService<S>>;
 
 /// Whether `request` is a gRPC-Web call: tonic-web's four content types.
 fn is_grpc_web<B>(request: &Request<B>) -> bool {
@@ -166,7 +173,7 @@ where
 {
     type Response = Response<Either<ResBody, Body>>;
     type Error = S::Error;
-    type Future = WebFuture<S::Future, <Cors<GrpcWebService<S>> as Service<Request<Body>>>::Future>;
+    type Future = WebFuture<S::Future, <Web<S> as Service<Request<Body>>>::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -180,12 +187,13 @@ where
                 response: Some(response),
             };
         }
-        if is_grpc_web(&request) || is_preflight(&request) {
+        if is_grpc_web(&request) || (self.door.cors.is_some() && is_preflight(&request)) {
             request.extensions_mut().insert(GrpcWeb);
             // The ready service goes to tonic-web; a clone of it stays for the next call.
             let fresh = self.inner.clone();
             let ready = std::mem::replace(&mut self.inner, fresh);
-            let mut web = self.door.cors.layer(GrpcWebLayer::new().layer(ready));
+            let mut web =
+                option_layer(self.door.cors.clone()).layer(GrpcWebLayer::new().layer(ready));
             return WebFuture::Web {
                 future: Box::pin(web.call(request)),
             };

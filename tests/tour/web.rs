@@ -502,6 +502,34 @@ async fn only_the_origins_listed_may_call_from_another_page() {
     // read the answer: no header allows it.
     let other = web_sum(server.addr, &[("origin", "https://evil.example.net")], 2.0).await;
     assert!(!other.headers.contains_key("access-control-allow-origin"));
+
+    // With no origin listed, no CORS at all: the server's own pages need none.
+    let same_origin_only = spawn_server(test_config()).await;
+    let call = web_sum(
+        same_origin_only.addr,
+        &[("origin", "https://app.example.com")],
+        2.0,
+    )
+    .await;
+    assert_eq!(call.status().0, Code::Ok);
+    assert!(
+        call.headers
+            .keys()
+            .all(|name| !name.starts_with("access-control-"))
+    );
+    let headers = [
+        ("origin", "https://app.example.com"),
+        ("access-control-request-method", "POST"),
+    ];
+    let preflight = http1(
+        same_origin_only.addr,
+        "OPTIONS",
+        "/tour.Summator/Sum",
+        &headers,
+        b"",
+    )
+    .await;
+    assert_eq!(preflight.status, 404);
 }
 
 #[tokio::test]
