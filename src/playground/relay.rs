@@ -12,7 +12,7 @@
 //! is refused with `RESOURCE_EXHAUSTED` at once, without touching the network, so a page
 //! that asks for a thousand chats gets four and 996 refusals, not a thousand connections.
 //! A Watch whose page hangs up ends its relayed call with it, and none lasts more than
-//! [`WATCH_LIMIT`], read or not.
+//! ten seconds, read or not.
 
 use std::{net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
