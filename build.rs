@@ -6,7 +6,7 @@
 //! encoded descriptor set is also written to `OUT_DIR`, so that the server can later describe
 //! itself to tools such as grpcurl (gRPC reflection) without shipping the proto.
 //!
-//! `protos/playground.proto`, the browser playground's own service (`src/playground/`), is
+//! `protos/playground/playground.proto`, the browser playground's own service (`src/playground/`), is
 //! compiled the same way, on its own, so that the tour's descriptor set describes the
 //! tour's contract only.
 
@@ -20,7 +20,7 @@ use std::{
 use prost::Message;
 
 const PROTO: &str = "protos/tour.proto";
-const PLAYGROUND: &str = "protos/playground.proto";
+const PLAYGROUND: &str = "protos/playground/playground.proto";
 
 // ANCHOR: main
 fn main() -> Result<(), Box<dyn Error>> {

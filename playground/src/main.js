@@ -36,9 +36,14 @@ function element(tag, className, text) {
 // The registry of every message and service the server describes, and what the page must
 // know of the server.
 async function loadServer() {
+  const fetched = async (path) => {
+    const response = await fetch(path);
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response;
+  };
   const [descriptors, server] = await Promise.all([
-    fetch("/playground/descriptors").then((r) => r.arrayBuffer()),
-    fetch("/playground/server.json").then((r) => r.json()),
+    fetched("/playground/descriptors").then((r) => r.arrayBuffer()),
+    fetched("/playground/server.json").then((r) => r.json()),
   ]);
   // The server sends several descriptor sets one after the other, which decode as one;
   // a file that two of them share is kept once.
@@ -65,7 +70,8 @@ class Frames {
     this.list = list;
     this.method = method;
     this.started = performance.now();
-    this.pending = new Uint8Array(0);
+    // What a chunk left of a frame, for each direction.
+    this.pending = { true: new Uint8Array(0), false: new Uint8Array(0) };
     list.replaceChildren();
   }
 
@@ -96,9 +102,10 @@ class Frames {
 
   // Reads whole frames out of `bytes` (and what an earlier chunk left), and lists each.
   parse(toServer, bytes) {
-    const joined = new Uint8Array(this.pending.length + bytes.length);
-    joined.set(this.pending);
-    joined.set(bytes, this.pending.length);
+    const pending = this.pending[toServer];
+    const joined = new Uint8Array(pending.length + bytes.length);
+    joined.set(pending);
+    joined.set(bytes, pending.length);
     let at = 0;
     while (joined.length - at >= 5) {
       const flag = joined[at];
@@ -121,7 +128,7 @@ class Frames {
       }
       at += 5 + length;
     }
-    this.pending = joined.slice(at);
+    this.pending[toServer] = joined.slice(at);
   }
 
   // A fetch for the transport that lists the request, then each response frame as it comes.
@@ -214,13 +221,13 @@ function serviceOf(registry, name) {
 async function callUnary(card, context) {
   const name = card.dataset.method;
   const { service, request } = UNARY[name];
-  const desc = serviceOf(context.registry, service);
-  const method = desc.methods.find((m) => m.name === name);
-  const frames = new Frames($(".frames", card), method);
-  const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: frames.fetch() }));
   $(".reply", card).textContent = "";
   $(".violations", card).replaceChildren();
   try {
+    const desc = serviceOf(context.registry, service);
+    const method = desc.methods.find((m) => m.name === name);
+    const frames = new Frames($(".frames", card), method);
+    const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: frames.fetch() }));
     const reply = await client[method.localName](request(fields(card)), options());
     $(".reply", card).textContent = JSON.stringify(toJson(method.output, reply), null, 1);
     showStatus(card, 0);
@@ -247,6 +254,8 @@ function mapOf(card, f) {
     .forEach(([k, v]) => rect.setAttribute(k, v));
   svg.append(rect);
   return (feature, count) => {
+    // proto3 message fields are optional: a feature may come without its location.
+    if (!feature.location) return;
     const lat = feature.location.latitude / 1e7;
     const lon = feature.location.longitude / 1e7;
     const dot = document.createElementNS(ns, "circle");
@@ -262,10 +271,6 @@ function mapOf(card, f) {
 }
 
 async function callListFeatures(card, context, signal) {
-  const desc = serviceOf(context.registry, "tour.RouteGuide");
-  const method = desc.methods.find((m) => m.name === "ListFeatures");
-  const frames = new Frames($(".frames", card), method);
-  const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: frames.fetch() }));
   const f = fields(card);
   const draw = mapOf(card, f);
   const arrivals = $(".arrivals", card);
@@ -278,11 +283,17 @@ async function callListFeatures(card, context, signal) {
     hi: { latitude: e7(f.hi_lat), longitude: e7(f.hi_lon) },
   };
   try {
+    const desc = serviceOf(context.registry, "tour.RouteGuide");
+    const method = desc.methods.find((m) => m.name === "ListFeatures");
+    const frames = new Frames($(".frames", card), method);
+    const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: frames.fetch() }));
     for await (const feature of client.listFeatures(request, options(signal))) {
       count += 1;
       draw(feature, count);
       const at = (performance.now() - started).toFixed(1);
-      const where = `(${degrees(feature.location.latitude)}, ${degrees(feature.location.longitude)})`;
+      const where = feature.location
+        ? `(${degrees(feature.location.latitude)}, ${degrees(feature.location.longitude)})`
+        : "(no location)";
       arrivals.prepend(element("div", "", `#${count}  +${at} ms  ${feature.name} ${where}`));
       showStatus(card, 0, `${count} features so far`);
     }
@@ -295,16 +306,18 @@ async function callListFeatures(card, context, signal) {
   }
 }
 
+// The relayed calls, as playground.proto numbers them.
+const RELAYED = { RecordRoute: 1, RouteChat: 2, RouteChatHangUp: 3 };
+
 // A relayed call's frames as a timeline: client on the left, server on the right.
-async function watchRelayed(card, context, signal) {
-  const desc = serviceOf(context.registry, "playground.Relay");
-  const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: load }));
+async function watchRelayed(card, context, signal, call) {
   const timeline = $(".timeline", card);
   timeline.replaceChildren(element("div", "head", "ms"), element("div", "head", "client → server"), element("div", "head", "server → client"));
-  const call = card.dataset.method === "RecordRoute" ? 1 : 2;
   let result = "";
   let code = Code.Unknown;
   try {
+    const desc = serviceOf(context.registry, "playground.Relay");
+    const client = createClient(desc, createGrpcWebTransport({ baseUrl: location.origin, fetch: load }));
     for await (const event of client.watch({ call }, options(signal))) {
       if (event.result) {
         result = event.result;
@@ -331,8 +344,11 @@ async function watchRelayed(card, context, signal) {
 function card(card, context) {
   const name = card.dataset.method;
   const hangup = $('[data-act="hangup"]', card);
-  const run = async () => {
+  const starters = card.querySelectorAll('[data-act="call"], [data-act="bad"], [data-act="hang-up-call"]');
+  const run = async (relayed = RELAYED[name]) => {
     const abort = new AbortController();
+    // One call per card at a time: its output is the card's.
+    for (const button of starters) button.disabled = true;
     card.dataset.running = "yes";
     if (hangup) {
       hangup.disabled = false;
@@ -341,13 +357,16 @@ function card(card, context) {
     try {
       if (name in UNARY) return await callUnary(card, context);
       if (name === "ListFeatures") return await callListFeatures(card, context, abort.signal);
-      return await watchRelayed(card, context, abort.signal);
+      return await watchRelayed(card, context, abort.signal, relayed);
     } finally {
       if (hangup) hangup.disabled = true;
+      for (const button of starters) button.disabled = false;
       delete card.dataset.running;
     }
   };
-  $('[data-act="call"]', card).onclick = run;
+  $('[data-act="call"]', card).onclick = () => run();
+  const hangUpCall = $('[data-act="hang-up-call"]', card);
+  if (hangUpCall) hangUpCall.onclick = () => run(RELAYED.RouteChatHangUp);
   const bad = $('[data-act="bad"]', card);
   if (bad) {
     bad.onclick = () => {

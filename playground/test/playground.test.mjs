@@ -18,7 +18,8 @@ const ROOT = join(import.meta.dirname, "..", "..");
 const BINARY = process.env.GRPC_TOUR_BINARY ?? join(ROOT, "target", "release", "grpc-tour");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SCREENSHOTS = process.env.SCREENSHOTS;
-// The flags that keep Chromium from calling out of a closed network, as FACTS.md lists.
+// The flags that keep Chromium from calling out of a closed network (without the
+// background-networking ones it tries, and floods the log with refused connections).
 export const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
@@ -165,13 +166,26 @@ test("a bad input shows its code, its message and its field violations", async (
   await page.close();
 });
 
+test("a relayed hang-up shows the RST_STREAM the server gets", async () => {
+  const { page, errors } = await open("/");
+  const chat = card(page, "RouteChat");
+  await chat.locator('[data-act="hang-up-call"]').click();
+  await page.waitForSelector('[data-method="RouteChat"][data-code]:not([data-running])');
+  assert.equal(await chat.getAttribute("data-code"), "CANCELLED");
+  const reset = chat.locator(".timeline .frame.to-server", { hasText: "RST_STREAM" });
+  assert.equal(await reset.count(), 1);
+  assert.match(await reset.textContent(), /CANCEL/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("hanging up on a relayed chat ends it, and the server counts it cancelled", async () => {
   const { page, errors } = await open("/");
   const chat = card(page, "RouteChat");
   await chat.locator('[data-act="call"]').click();
-  // The relay paces the chat (a quarter of a second after each note), so the first frame
-  // comes a second or more before the end.
-  await chat.locator(".timeline .frame").first().waitFor();
+  // The relay paces the chat on purpose (a quarter of a second after each note), so the
+  // hang-up, sent as soon as the Watch has begun, comes a second or more before its end.
+  await page.waitForSelector('[data-method="RouteChat"][data-running]');
   await chat.locator('[data-act="hangup"]').click();
   await page.waitForSelector('[data-method="RouteChat"][data-code]:not([data-running])');
   assert.equal(await chat.getAttribute("data-code"), "CANCELLED");

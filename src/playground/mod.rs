@@ -7,11 +7,12 @@
 //! `playground/dist/`); the binary embeds the bundle, so `cargo run` needs no Node.
 //!
 //! - [`page`]: the page's files, served from memory.
-//! - [`relay`]: the one thing a browser cannot do itself. `fetch` cannot stream a request
-//!   body, so a page can make unary and server-streaming calls only. For the other two
+//! - [`relay`]: the one thing a page cannot do itself. gRPC-Web's browser libraries send
+//!   one request message per call, so a page can make unary and server-streaming calls
+//!   only. For the other two
 //!   kinds, the server makes the call to itself through the wire view's relay and streams
-//!   each frame of it to the page: a server-streaming method, `playground.Relay/Watch`.
-//! - [`proto`]: that method's messages, from `protos/playground.proto`.
+//!   the frames of it to the page: a server-streaming method, `playground.Relay/Watch`.
+//! - [`proto`]: that method's messages, from `protos/playground/playground.proto`.
 //!
 //! Serving gRPC-Web beside native gRPC, which the page's own calls use, is the production
 //! server's (`crate::production::web`): it stays when `--no-playground` turns the page off.

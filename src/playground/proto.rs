@@ -1,4 +1,4 @@
-//! The code generated from `protos/playground.proto`: the playground's `Relay` service.
+//! The code generated from `protos/playground/playground.proto`: the playground's `Relay` service.
 
 // Generated code is not ours to lint: it follows the proto, not clippy.
 #![allow(clippy::all, missing_docs)]

@@ -1,11 +1,12 @@
 //! `playground.Relay/Watch`: a client-streaming or bidirectional call that the server makes
-//! to itself, for a page that cannot, with every HTTP/2 frame of it streamed to the page.
+//! to itself, for a page that cannot, with the frames of that call streamed to the page.
 //!
 //! The page names the call; the server fixes its messages (four landmarks for
-//! `RecordRoute`, four notes for `RouteChat`), so a page cannot make the server send
-//! anything of its choosing. Each Watch starts a [`Relay`] on a loopback port in front of
+//! `RecordRoute`, four notes for `RouteChat`, or one note and a hang-up), so a page cannot
+//! make the server send anything of its choosing. Each Watch starts a [`Relay`] on a loopback port in front of
 //! this same server, calls through it with a short deadline, and sends one [`WireEvent`]
-//! per frame the [`Timeline`] shows, then one with what the client got. The relayed call
+//! per frame the [`Timeline`] shows (the call's HEADERS, DATA and RST_STREAM frames; not
+//! the connection's SETTINGS, PING or WINDOW_UPDATE), then one with what the client got. The relayed call
 //! is a real call: it passes through every layer of the server, and its metrics count it.
 //!
 //! Bounded for the whole server: at most [`AT_ONCE`] Watches run at once, and the next one
@@ -17,7 +18,7 @@
 use std::{net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
 use futures::{Stream, stream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tonic::{
     Request, Response, Status,
     metadata::MetadataValue,
@@ -71,6 +72,8 @@ pub struct RelayService {
     /// frames shown.
     token: Option<String>,
     permits: Arc<Semaphore>,
+    /// How long one Watch may hold its place: [`WATCH_LIMIT`], but in the tests.
+    limit: Duration,
 }
 
 impl RelayService {
@@ -81,6 +84,7 @@ impl RelayService {
             upstream,
             token,
             permits: Arc::new(Semaphore::new(at_once)),
+            limit: WATCH_LIMIT,
         }
     }
 
@@ -103,7 +107,7 @@ impl relay_server::Relay for RelayService {
         let call = match request.into_inner().call() {
             Call::Unspecified => {
                 return Err(Status::invalid_argument(
-                    "call: name RECORD_ROUTE or ROUTE_CHAT",
+                    "call: name CALL_RECORD_ROUTE, CALL_ROUTE_CHAT or CALL_ROUTE_CHAT_HANG_UP",
                 ));
             }
             call => call,
@@ -120,16 +124,23 @@ impl relay_server::Relay for RelayService {
             )));
         };
         let (events, receiver) = mpsc::channel(16);
-        let token = self.token.clone();
+        let (token, limit) = (self.token.clone(), self.limit);
+        // Whether the Watch ran out of time: told after the last event, however full the
+        // channel was when it did (a page that stopped reading has filled it).
+        let (out_of_time, timed_out) = oneshot::channel();
         tokio::spawn(async move {
-            let watching = watch(call, upstream, token, events.clone(), permit);
-            if tokio::time::timeout(WATCH_LIMIT, watching).await.is_err() {
-                let status = Status::deadline_exceeded("the relay ends every Watch after 10 s");
-                let _ = events.try_send(Err(status));
-            }
+            let watching = watch(call, upstream, token, events, permit);
+            let _ = out_of_time.send(tokio::time::timeout(limit, watching).await.is_err());
         });
-        let events = stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|event| (event, receiver))
+        let events = stream::unfold(Some((receiver, timed_out)), |state| async move {
+            let (mut receiver, timed_out) = state?;
+            match receiver.recv().await {
+                Some(event) => Some((event, Some((receiver, timed_out)))),
+                None => timed_out.await.unwrap_or(false).then(|| {
+                    let status = Status::deadline_exceeded("the relay ends every Watch after 10 s");
+                    (Err(status), None)
+                }),
+            }
         });
         Ok(Response::new(Box::pin(events)))
     }
@@ -142,6 +153,8 @@ struct Progress {
     sent: usize,
     /// Whether the response headers have come.
     answered: bool,
+    /// Whether the client has reset a stream: hung up.
+    reset: bool,
 }
 
 /// Makes `call` through a relay and sends its frames to `events`, until the call has ended
@@ -183,9 +196,12 @@ async fn watch(
             },
             result = &mut client => break result,
         }
-        progress.send_replace(Progress {
-            sent: timeline.messages(Direction::ToServer),
-            answered: timeline.answered(),
+        progress.send_modify(|progress| {
+            progress.sent = timeline.messages(Direction::ToServer);
+            progress.answered = timeline.answered();
+            progress.reset |= frames
+                .iter()
+                .any(|frame| frame.to_server && frame.frame == "RST_STREAM");
         });
         for frame in frames.drain(..) {
             if events.send(Ok(frame)).await.is_err() {
@@ -259,6 +275,7 @@ async fn make(
     let guide = RouteGuideClient::new(channel);
     match call {
         Call::RecordRoute => record_route(guide, seen, token.as_deref()).await,
+        Call::RouteChatHangUp => hang_up(guide, seen, token.as_deref()).await,
         _ => chat(guide, seen, token.as_deref()).await,
     }
 }
@@ -351,4 +368,131 @@ async fn chat(
         CHAT.len(),
         heard?
     ))
+}
+
+/// One note, then the client hangs up, and waits for the relay to see its RST_STREAM go
+/// by: that frame is all the server learns of a client that goes.
+async fn hang_up(
+    mut guide: RouteGuideClient<Channel>,
+    mut seen: watch::Receiver<Progress>,
+    token: Option<&str>,
+) -> Result<String, Status> {
+    let (notes, mut request) = outgoing(token)?;
+    // tonic's way to hang up on a call: the handle resets its stream with CANCEL.
+    let hang_up = request.cancellation_handle();
+    let call = async move {
+        let mut replies = guide.route_chat(request).await?.into_inner();
+        while replies.message().await?.is_some() {}
+        Ok::<_, Status>(())
+    };
+    let one_note = async {
+        let _ = tokio::time::timeout(PATIENCE, seen.wait_for(|seen| seen.answered)).await;
+        let note = RouteNote {
+            location: Some(CAVE_OF_BIRDS),
+            message: "Hang up after this".to_owned(),
+        };
+        let _ = notes.send(note).await;
+        let _ = tokio::time::timeout(PATIENCE, seen.wait_for(|seen| seen.sent > 0)).await;
+        hang_up.cancel();
+        let _ = tokio::time::timeout(PATIENCE, seen.wait_for(|seen| seen.reset)).await;
+    };
+    let (ended, ()) = tokio::join!(call, one_note);
+    match ended {
+        Err(status) if status.code() == tonic::Code::Cancelled => Err(Status::cancelled(
+            "the client hung up after one note; the server got RST_STREAM (CANCEL) and dropped the call",
+        )),
+        Err(status) => Err(status),
+        Ok(()) => Ok("the server ended the chat before the client hung up".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures::StreamExt;
+    use tokio::net::TcpListener;
+    use tonic::Code;
+
+    use super::*;
+    use crate::playground::proto::relay_server::Relay as _;
+
+    /// A "server" that accepts connections, counts them, and never says a word: a relayed
+    /// call to it can end only at a deadline.
+    async fn mute_server() -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                held.push(connection);
+            }
+        });
+        (addr, accepted)
+    }
+
+    fn chat() -> Request<WatchRequest> {
+        Request::new(WatchRequest {
+            call: Call::RouteChat as i32,
+        })
+    }
+
+    #[tokio::test]
+    async fn past_its_places_a_watch_is_refused_at_once_and_reaches_nothing() {
+        let (upstream, accepted) = mute_server().await;
+        let relay = RelayService::new(Some(upstream), None, AT_ONCE);
+        // Four Watches whose calls cannot end before their 5 s deadline hold the places.
+        let mut holders = Vec::new();
+        for _ in 0..AT_ONCE {
+            holders.push(relay.watch(chat()).await.expect("a place is free"));
+        }
+        for _ in 0..1000 {
+            let Err(refused) = relay.watch(chat()).await else {
+                panic!("a Watch past the four was let in");
+            };
+            assert_eq!(refused.code(), Code::ResourceExhausted);
+            assert!(
+                refused.message().contains("at most 4"),
+                "{}",
+                refused.message()
+            );
+        }
+        // Only the four reached the server.
+        while accepted.load(Ordering::SeqCst) < AT_ONCE {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), AT_ONCE);
+        // A page that hangs up gives its place back.
+        drop(holders.pop());
+        let freed = loop {
+            match relay.watch(chat()).await {
+                Err(status) if status.code() == Code::ResourceExhausted => {
+                    tokio::task::yield_now().await
+                }
+                other => break other,
+            }
+        };
+        assert!(freed.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_watch_ends_at_its_limit_with_deadline_exceeded_read_or_not() {
+        let (upstream, _) = mute_server().await;
+        let mut relay = RelayService::new(Some(upstream), None, 1);
+        relay.limit = Duration::from_millis(200);
+        let events = relay.watch(chat()).await.unwrap().into_inner();
+        // Nothing can come from a server that never answers: the limit ends the Watch.
+        let ended: Vec<_> = events.collect().await;
+        let status = ended
+            .last()
+            .unwrap()
+            .as_ref()
+            .expect_err("ended at the limit");
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        // And its place is free again.
+        assert!(relay.watch(chat()).await.is_ok());
+    }
 }

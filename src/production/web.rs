@@ -8,9 +8,10 @@
 //! | request                                        | answered by |
 //! |------------------------------------------------|-------------|
 //! | `GET`/`HEAD` of a page path, page on           | the playground's page (`crate::playground::page`) |
-//! | `content-type: application/grpc-web...`, or a CORS preflight | tonic-web, then every layer and service as a native call |
-//! | anything else over HTTP/2 (native gRPC)        | the layers and services, untouched |
-//! | anything else over HTTP/1.x                    | `404`, with a line saying what this port serves |
+//! | `content-type: application/grpc-web...`        | tonic-web, then every layer and service as a native call |
+//! | a CORS preflight, with `--cors-origin`         | tower-http's `Cors` |
+//! | a `POST` over HTTP/2 (native gRPC)             | the layers and services, untouched |
+//! | anything else                                  | `404`, with a line saying what this port serves |
 //!
 //! A gRPC-Web call is translated *outside* the tour's other layers, so they all see a
 //! native call and hold it to the same promises: its deadline, the token, the message
@@ -19,8 +20,8 @@
 //! [`GrpcWeb`] mark, so that the metrics can count gRPC-Web calls apart.
 //!
 //! What plain tonic does: a tonic server of your own serves gRPC-Web once it has
-//! `accept_http1(true)` and `tonic_web::GrpcWebLayer` around each service (or `enable`);
-//! the layer around the whole server would answer `400` to the page's `GET /`, and it boxes
+//! `accept_http1(true)` and `tonic_web::GrpcWebLayer` around each service; the layer
+//! around the whole server would answer `400` to the page's `GET /`, and it boxes
 //! every native call's response body, which this layer does not. Neither tonic nor tonic-web
 //! answers CORS: without `--cors-origin`, only pages of this server's own origin can read its
 //! answers, which is the browser's same-origin rule; each origin listed may too.
@@ -198,7 +199,7 @@ where
                 future: Box::pin(web.call(request)),
             };
         }
-        if request.version() == Version::HTTP_2 {
+        if request.version() == Version::HTTP_2 && request.method() == Method::POST {
             return WebFuture::Native {
                 future: self.inner.call(request),
             };

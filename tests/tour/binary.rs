@@ -144,6 +144,10 @@ async fn with_log_calls_the_binary_logs_each_call_under_its_clients_trace_and_ex
         .await
         .unwrap();
     assert_eq!(feature.into_inner().name, "Jefferson");
+    // A browser's call, over gRPC-Web: logged like any other, and marked.
+    let addr = server.addr.parse().unwrap();
+    let web = crate::web::web_sum(addr, &[("x-request-id", "from-a-page")], 2.0).await;
+    assert_eq!(web.status().0, tonic::Code::Ok);
 
     let (success, log) = server.terminate().await;
 
@@ -171,6 +175,20 @@ async fn with_log_calls_the_binary_logs_each_call_under_its_clients_trace_and_ex
                 "status=Ok"
             ]
         ),
+        "{log:#?}"
+    );
+    assert!(
+        logged(
+            &log,
+            &[
+                "method=Sum",
+                "request_id=from-a-page grpc_web=true status=Ok"
+            ]
+        ),
+        "{log:#?}"
+    );
+    assert!(
+        !logged(&log, &["request_id=harkonnen-7 grpc_web"]),
         "{log:#?}"
     );
     assert!(

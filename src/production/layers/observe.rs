@@ -313,7 +313,8 @@ impl Drop for Call {
             trace_id = %record.trace.trace_id_hex(),
             span_id = %record.trace.span_id_hex(),
             request_id = request_id.map(tracing::field::display),
-            grpc_web = self.web,
+            // Only on a browser's call: a native call's line stays as it was.
+            grpc_web = self.web.then_some(true),
             status = self.status.map(tracing::field::debug),
             // Whole microseconds: cheaper to write than a float, and easier to sum.
             latency_us = latency.as_micros() as u64,
