@@ -14,6 +14,13 @@
 //! closed, which drops every call on it. A client that reads is never closed on: its calls
 //! end at their deadline, by the cutoff.
 //!
+//! A small answer needs one more step: hyper hands h2 a whole chunk (and then the trailers)
+//! once the window has room for a single byte, so the call's body ends, and its
+//! registration with it, while most of its bytes wait in h2's buffer for a window that never
+//! comes. So the watch counts the bytes the connection writes, each call the bytes it
+//! handed over, and a call that ends with fewer written since it began stays on the books
+//! ([`Registration`]) until they are, or its deadline and the grace have passed.
+//!
 //! With TLS, the server ends TLS here, below the watch, rather than with tonic's
 //! `tls_config`: the watch must count the bytes of HTTP/2, not of TLS, to tell a client that
 //! began HTTP/2 from one that finished its TLS handshake and then said nothing (a ClientHello
@@ -25,7 +32,7 @@
 //! tower-http can close a connection from a layer.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     io,
     pin::Pin,
     sync::{
@@ -190,6 +197,7 @@ impl ConnectionInfo {
     /// lasts until it is dropped, which is when the call ends.
     pub fn register(&self, deadline: Option<Instant>) -> Registration {
         let id = self.watch.next_id.fetch_add(1, Ordering::Relaxed);
+        let written_before = self.watch.written.load(Ordering::Relaxed);
         let sooner = {
             let mut calls = self.watch.calls();
             calls.deadlines.insert(id, deadline);
@@ -203,21 +211,68 @@ impl ConnectionInfo {
         Registration {
             watch: Arc::clone(&self.watch),
             id,
+            deadline,
+            written_before,
+            sent: 0,
         }
     }
 }
 
 /// A call registered with its connection's watch, until this is dropped.
+///
+/// A call's body may end while most of its bytes still wait in HTTP/2's send buffer: hyper
+/// hands h2 a whole chunk as soon as the client's window has room for one byte of it, and
+/// then the trailers. A client that grants no more window never gets them, and the call,
+/// over for every layer, would hold its stream (and the connection) open. So a call with a
+/// deadline that ends before the connection has written as many bytes as the call handed
+/// over stays on the watch's books ("lingers") until it has, or its deadline passes.
 #[derive(Debug)]
 pub struct Registration {
     watch: Arc<ConnectionWatch>,
     id: u64,
+    deadline: Option<Instant>,
+    /// The connection's bytes written when the call began.
+    written_before: u64,
+    /// The response bytes the call has handed to HTTP/2 so far.
+    sent: u64,
+}
+
+impl Registration {
+    /// The call has handed `bytes` more of its response to HTTP/2.
+    pub fn sent(&mut self, bytes: usize) {
+        self.sent += bytes as u64;
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.watch.calls().deadlines.remove(&self.id);
+        let written = self.watch.written.load(Ordering::Relaxed);
+        let mut calls = self.watch.calls();
+        calls.deadlines.remove(&self.id);
+        // Whatever was written since, for any call, counts: a stalled call can be missed
+        // when others keep the connection busy, but a call whose bytes all left never lingers.
+        let target = self.written_before + self.sent;
+        if let Some(deadline) = self.deadline
+            && written < target
+        {
+            calls.lingering.push_back(Lingering { deadline, target });
+        }
+        while calls
+            .lingering
+            .front()
+            .is_some_and(|call| call.target <= written)
+        {
+            calls.lingering.pop_front();
+        }
     }
+}
+
+/// A call whose body has ended with bytes not yet written: the connection must have written
+/// `target` bytes by `deadline` (and the stalled grace).
+#[derive(Debug, Clone, Copy)]
+struct Lingering {
+    deadline: Instant,
+    target: u64,
 }
 
 /// The calls open on one connection, with their deadlines, and whether it must close.
@@ -232,6 +287,8 @@ struct ConnectionWatch {
     closed: AtomicBool,
     /// Bytes read so far, up to the handshake's: whether the client has begun.
     handshake_read: AtomicU64,
+    /// Bytes written so far (of HTTP/2, under TLS when there is TLS).
+    written: AtomicU64,
     /// The connection is gone: its watch can stop.
     gone: AtomicBool,
     /// The task reading the connection, woken to see that it is closed.
@@ -242,6 +299,8 @@ struct ConnectionWatch {
 struct Calls {
     /// Each live call's deadline, if it has one, by an id of its own.
     deadlines: HashMap<u64, Option<Instant>>,
+    /// Calls over whose bytes have not all been written yet, oldest first.
+    lingering: VecDeque<Lingering>,
     /// When the watch will next look, if it sleeps.
     waking_at: Option<Instant>,
 }
@@ -270,6 +329,7 @@ impl ConnectionWatch {
             changed: Notify::new(),
             closed: AtomicBool::default(),
             handshake_read: AtomicU64::default(),
+            written: AtomicU64::default(),
             gone: AtomicBool::default(),
             reader: AtomicWaker::new(),
         }
@@ -293,10 +353,13 @@ impl ConnectionWatch {
             }
             let close_at = {
                 let mut calls = self.calls();
+                let written = self.written.load(Ordering::Relaxed);
+                calls.lingering.retain(|call| call.target > written);
                 let overdue = calls
                     .deadlines
                     .values()
                     .flatten()
+                    .chain(calls.lingering.iter().map(|call| &call.deadline))
                     .min()
                     .map(|at| *at + stalled_grace);
                 calls.waking_at = match (overdue, grace_deadline) {
@@ -311,7 +374,14 @@ impl ConnectionWatch {
                     let grace_passed = grace_deadline.is_some_and(|grace| grace <= now);
                     let late = {
                         let calls = self.calls();
+                        let written = self.written.load(Ordering::Relaxed);
+                        let stuck = |call: &&Lingering| call.target > written;
                         calls.deadlines.values().flatten().any(|at| *at + stalled_grace <= now)
+                            || calls
+                                .lingering
+                                .iter()
+                                .filter(stuck)
+                                .any(|call| call.deadline + stalled_grace <= now)
                             || (grace_passed && !calls.deadlines.is_empty())
                     };
                     if late {
@@ -378,6 +448,16 @@ impl WatchedConnection {
             io::ErrorKind::TimedOut,
             "closed by the server: a stalled call, no handshake, or idle",
         )
+    }
+}
+
+impl WatchedConnection {
+    fn count_written(&self, written: &Poll<io::Result<usize>>) {
+        if let Poll::Ready(Ok(bytes)) = written {
+            self.watch
+                .written
+                .fetch_add(*bytes as u64, Ordering::Relaxed);
+        }
     }
 }
 
@@ -451,7 +531,9 @@ impl AsyncWrite for WatchedConnection {
         if self.watch.is_closed() {
             return Poll::Ready(Err(Self::closed()));
         }
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let written = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.count_written(&written);
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -470,7 +552,9 @@ impl AsyncWrite for WatchedConnection {
         if self.watch.is_closed() {
             return Poll::Ready(Err(Self::closed()));
         }
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.count_written(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -537,6 +621,37 @@ mod tests {
 
         // One still open past its deadline is given the grace, then its connection closes.
         let _stalled = info.register(Some(Instant::now() + Duration::from_secs(1)));
+        tokio::time::sleep(Duration::from_millis(1400)).await;
+        assert!(!watch.is_closed(), "closed within the grace");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(watch.is_closed());
+        keeper.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_over_whose_bytes_never_left_closes_its_connection_after_its_deadline() {
+        let (watch, info) = watch(Duration::from_secs(3600));
+        let keeper =
+            tokio::spawn(Arc::clone(&watch).keep(CancellationToken::new(), Instant::now()));
+
+        // A call whose 100 bytes were all written by its end: nothing lingers.
+        let mut written = info.register(Some(Instant::now() + Duration::from_secs(1)));
+        written.sent(100);
+        watch.written.fetch_add(130, Ordering::Relaxed);
+        drop(written);
+        // One whose bytes are written only after it ended, but before its deadline.
+        let mut late = info.register(Some(Instant::now() + Duration::from_secs(1)));
+        late.sent(100);
+        drop(late);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        watch.written.fetch_add(130, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!watch.is_closed(), "closed on a call whose bytes all left");
+
+        // One over at once, whose bytes never leave: closed after its deadline and grace.
+        let mut stuck = info.register(Some(Instant::now() + Duration::from_secs(1)));
+        stuck.sent(100);
+        drop(stuck);
         tokio::time::sleep(Duration::from_millis(1400)).await;
         assert!(!watch.is_closed(), "closed within the grace");
         tokio::time::sleep(Duration::from_millis(200)).await;

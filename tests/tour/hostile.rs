@@ -123,6 +123,65 @@ async fn a_client_that_stops_reading_a_chat_loses_it_at_the_servers_limit() {
     server.wait_until_idle().await;
 }
 
+/// The server's defaults but for the test seed: the stalled grace is the binary's.
+fn small_answer_config() -> Config {
+    let mut config = test_config();
+    config.limits.connection.stalled_grace = Limits::default().connection.stalled_grace;
+    config
+}
+
+// The answers below are all produced at once, so the call's body has ended (and with it
+// the call, for the layers) while most of its bytes still wait in HTTP/2's send buffer for a
+// window the client never grants. Only the connection's count of bytes written shows that
+// they never left.
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_small_stream_loses_it_at_its_deadline() {
+    // The 58 embedded features: about 2.5 KB, one chunk of tonic's encoder, over a 1 KiB window.
+    let server = spawn_server(small_answer_config()).await;
+    let path = "/tour.RouteGuide/ListFeatures";
+    let client = StalledClient::call(server.addr, path, Some("1S"), &[encoded(everywhere())]).await;
+    client.closed_by_the_server().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_unary_answer_loses_it_at_its_deadline() {
+    let server = spawn_server(small_answer_config()).await;
+    // The Mentat's answer repeats the name: 4 KB of it, over a 1 KiB window.
+    let name = encoded(grpc_tour::lesson::proto::WeFoundHim {
+        message: "Usul ".repeat(800),
+    });
+    let client =
+        StalledClient::call(server.addr, "/tour.Dune/IsMuadDib", Some("1S"), &[name]).await;
+    client.closed_by_the_server().await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_a_small_chat_loses_it_at_its_deadline() {
+    let server = spawn_server(small_answer_config()).await;
+    let here = Point {
+        latitude: 2,
+        longitude: 2,
+    };
+    // Three notes at one point: the replies (about 1.5 KB) pass the 1 KiB window.
+    let notes: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            encoded(RouteNote {
+                location: Some(here),
+                message: format!("note {i} {}", "x".repeat(500)),
+            })
+        })
+        .collect();
+    let client = StalledClient::call(
+        server.addr,
+        "/tour.RouteGuide/RouteChat",
+        Some("1S"),
+        &notes,
+    )
+    .await;
+    client.closed_by_the_server().await;
+}
+
 #[tokio::test]
 async fn a_shutdown_ends_a_stream_whose_client_stopped_reading() {
     let mut config = stalling_config();

@@ -34,6 +34,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Buf;
 use http::{HeaderMap, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -94,7 +95,7 @@ impl CutoffLayer {
         let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         Cutoff {
             deadline,
-            _registration: ConnectionInfo::of(request)
+            registration: ConnectionInfo::of(request)
                 .map(|connection| connection.register(deadline)),
             client,
             max_deadline: self.max_deadline,
@@ -112,7 +113,7 @@ struct Cutoff {
     /// `None` for a call with no deadline at all: a health watch without one of its own.
     deadline: Option<Instant>,
     /// The call, as its connection's watch knows it; dropped with the call.
-    _registration: Option<Registration>,
+    registration: Option<Registration>,
     client: Option<Duration>,
     max_deadline: Duration,
     grace_over: Arc<CancellationToken>,
@@ -350,7 +351,17 @@ impl<B: Body> Body for CutoffBody<B> {
             };
         };
         let finished = match &frame {
-            Some(Ok(frame)) => frame.is_trailers(),
+            Some(Ok(frame)) => {
+                if let (Some(data), Some(registration)) = (
+                    frame.data_ref(),
+                    this.cutoff
+                        .as_mut()
+                        .and_then(|cutoff| cutoff.registration.as_mut()),
+                ) {
+                    registration.sent(data.remaining());
+                }
+                frame.is_trailers()
+            }
             _ => true,
         };
         if finished {
