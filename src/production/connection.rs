@@ -92,6 +92,18 @@ pub struct ConnectionLimits {
     /// its connection (a reading client's call has ended by then).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub stalled_grace: Duration,
+
+    /// How old a connection may grow before the server asks its client to go (an HTTP/2
+    /// GOAWAY): the client finishes its calls and connects again, so that behind a load
+    /// balancer a replica added later gets its share of clients already connected.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub max_connection_age: Duration,
+
+    /// How long a connection's calls may go on after its GOAWAY before the connection is
+    /// closed, calls and all: as long as `--max-deadline`, so that only calls with no limit
+    /// (a health watch) are cut.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_connection_age_grace: Duration,
 }
 
 /// The connections a listener accepts, with TLS ended when `tls` is given, each with its
@@ -347,6 +359,10 @@ impl ConnectionWatch {
         // Calls are counted by their ids: no new id and none open for a whole idle period
         // means idle.
         let (mut idle_check_at, mut calls_seen) = (Instant::now() + limits.idle_timeout, 0);
+        // tonic sends the GOAWAY at the age; what is still open after the grace is closed.
+        let too_old = accepted_at
+            .checked_add(limits.max_connection_age)
+            .and_then(|age| age.checked_add(limits.max_connection_age_grace));
         loop {
             if self.gone.load(Ordering::Acquire) {
                 return;
@@ -413,6 +429,10 @@ impl ConnectionWatch {
                         return;
                     }
                     (idle_check_at, calls_seen) = (Instant::now() + limits.idle_timeout, calls_ever);
+                }
+                () = sleep_until_some(too_old) => {
+                    self.close("it passed --max-connection-age and its grace with calls still open");
+                    return;
                 }
                 () = grace_over.cancelled(), if !grace_seen => {
                     grace_seen = true;
@@ -572,6 +592,8 @@ mod tests {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout,
             stalled_grace: Duration::from_millis(500),
+            max_connection_age: Duration::from_secs(1_000_000),
+            max_connection_age_grace: Duration::from_secs(1_000_000),
         };
         let watch = Arc::new(ConnectionWatch::new(limits));
         watch

@@ -8,6 +8,7 @@ mod async_producer;
 mod balance;
 mod binary;
 mod compression;
+mod connection_age;
 mod contract;
 mod deadlines;
 mod dune;

@@ -213,6 +213,14 @@ mod tests {
         assert_eq!(limits.connection.handshake_timeout, Duration::from_secs(10));
         assert_eq!(limits.connection.idle_timeout, Duration::from_secs(300));
         assert_eq!(limits.connection.stalled_grace, Duration::from_millis(500));
+        assert_eq!(
+            limits.connection.max_connection_age,
+            Duration::from_secs(30 * 60)
+        );
+        assert_eq!(
+            limits.connection.max_connection_age_grace,
+            Duration::from_secs(300)
+        );
         let config = Config::default();
         assert_eq!(config.max_notes, notes::DEFAULT_CAPACITY);
         assert_eq!(config.notes, NoteHome::Memory);

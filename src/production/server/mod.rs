@@ -210,7 +210,10 @@ impl TourServer {
             .http2_max_header_list_size(limits.max_header_list_size)
             .http2_max_pending_accept_reset_streams(Some(limits.max_pending_resets))
             .http2_keepalive_interval(Some(limits.keepalive_interval))
-            .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            // A GOAWAY at the age, then tonic waits for the calls; the connection's watch
+            // closes what is left after the grace (tonic's own grace skips the GOAWAY).
+            .max_connection_age(limits.connection.max_connection_age);
         // 4. The layers around every call, and the services.
         let served_by = self
             .replica_name

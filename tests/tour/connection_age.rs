@@ -1,0 +1,128 @@
+//! Connections that age: past `--max-connection-age` the server sends GOAWAY, the calls in
+//! flight finish within the grace, the client connects again, and whatever is still open
+//! after the grace is closed. Watched through the wire relay, so each test waits for the
+//! frames themselves rather than for time to pass.
+
+use std::time::Duration;
+
+use futures::{SinkExt, channel::mpsc};
+use grpc_tour::{
+    lesson::proto::{
+        SumRequest, route_guide_client::RouteGuideClient, summator_client::SummatorClient,
+    },
+    production::server::Config,
+    wire::{Direction, Event, Frame, Relay, What},
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::support::{PATIENCE, note, point, spawn_server, test_config};
+
+/// A server whose connections are old at 200 ms, with `grace` to finish their calls.
+fn aging(grace: Duration) -> Config {
+    let mut config = test_config();
+    config.limits.connection.max_connection_age = Duration::from_millis(200);
+    config.limits.connection.max_connection_age_grace = grace;
+    config
+}
+
+/// Waits, within [`PATIENCE`] (or three times it), for an event `wanted` picks.
+async fn wait_for(relay: &mut Relay, wanted: impl Fn(&Event) -> bool) -> Event {
+    tokio::time::timeout(3 * PATIENCE, async {
+        loop {
+            let event = relay.next().await.expect("the relay runs");
+            if wanted(&event) {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the event came in time")
+}
+
+fn goaway(connection: u64) -> impl Fn(&Event) -> bool {
+    move |event| {
+        event.connection == connection
+            && matches!(
+                event.what,
+                What::Frame(Direction::ToClient, Frame::GoAway { .. })
+            )
+    }
+}
+
+fn closed(connection: u64) -> impl Fn(&Event) -> bool {
+    move |event| event.connection == connection && event.what == What::Closed
+}
+
+async fn channel(relay: &Relay) -> Channel {
+    Endpoint::from_shared(relay.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_old_connection_gets_goaway_finishes_its_calls_and_the_client_connects_again() {
+    let server = spawn_server(aging(3 * PATIENCE)).await;
+    let mut relay = Relay::start(server.addr.to_string()).await.unwrap();
+    let channel = channel(&relay).await;
+    // A chat open across the connection's age.
+    let (mut notes, outgoing) = mpsc::channel(4);
+    let mut replies = RouteGuideClient::new(channel.clone())
+        .route_chat(outgoing)
+        .await
+        .unwrap()
+        .into_inner();
+    let here = point(12.5, 12.5);
+    notes.send(note(here, "before the GOAWAY")).await.unwrap();
+
+    wait_for(&mut relay, goaway(1)).await;
+
+    // The chat goes on after the GOAWAY, within the grace, and ends as it should.
+    notes.send(note(here, "after the GOAWAY")).await.unwrap();
+    let reply = replies.message().await.unwrap().expect("a reply");
+    assert_eq!(reply.message, "before the GOAWAY");
+    drop(notes);
+    assert!(replies.message().await.unwrap().is_none());
+    // With its last call over, the old connection closes long before the grace is up, and
+    // the channel's next call goes on a new one.
+    wait_for(&mut relay, closed(1)).await;
+    let sum = SummatorClient::new(channel)
+        .sum(SumRequest {
+            value1: 2.0,
+            value2: 3.0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(sum.into_inner().value, 5.0);
+    wait_for(&mut relay, |event| {
+        event.connection == 2
+            && matches!(
+                event.what,
+                What::Frame(Direction::ToServer, Frame::Headers { .. })
+            )
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_call_still_open_after_the_grace_is_cut_with_its_connection() {
+    let server = spawn_server(aging(Duration::from_millis(300))).await;
+    let mut relay = Relay::start(server.addr.to_string()).await.unwrap();
+    let channel = channel(&relay).await;
+    // A chat that never ends by itself: only the grace's end closes it.
+    let (notes, outgoing) = mpsc::channel::<grpc_tour::lesson::proto::RouteNote>(4);
+    let mut replies = RouteGuideClient::new(channel)
+        .route_chat(outgoing)
+        .await
+        .unwrap()
+        .into_inner();
+
+    wait_for(&mut relay, goaway(1)).await;
+    wait_for(&mut relay, closed(1)).await;
+    assert!(
+        replies.message().await.is_err(),
+        "the chat outlived its connection"
+    );
+    drop(notes);
+}
