@@ -39,7 +39,7 @@ use std::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
     time::Duration,
 };
 
@@ -57,6 +57,8 @@ use tokio_rustls::{
 };
 use tokio_util::{either::Either, sync::CancellationToken};
 use tonic::transport::server::{Connected, TcpConnectInfo};
+
+use crate::production::pings::{self, Frames, PingPolicy};
 
 /// How long to wait before accepting again when the process is out of file descriptors (or
 /// memory for a socket): long enough not to spin a core, short enough to serve again as
@@ -92,6 +94,12 @@ pub struct ConnectionLimits {
     /// its connection (a reading client's call has ended by then).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub stalled_grace: Duration,
+
+    /// How often a client may ping the server: one that pings sooner, again and again
+    /// (three times), with no call between, gets GOAWAY ENHANCE_YOUR_CALM
+    /// (too_many_pings) and is closed, as gRPC's servers do. gRPC's default.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub min_ping_interval: Duration,
 
     /// How old a connection may grow before the server asks its client to go (an HTTP/2
     /// GOAWAY): the client finishes its calls and connects again, so that behind a load
@@ -182,6 +190,24 @@ fn out_of_resources(error: &io::Error) -> bool {
 pub struct WatchedConnection {
     io: Io,
     watch: Arc<ConnectionWatch>,
+    /// The frame headers the client sends, for its pings.
+    incoming: Frames,
+    pings: PingPolicy,
+    /// A client that pinged too often, on its way out.
+    calm: Calm,
+}
+
+/// Sending a client that pinged too often away.
+#[derive(Debug)]
+enum Calm {
+    /// It has not.
+    No,
+    /// The GOAWAY, and how much of it is written.
+    Writing(Vec<u8>, usize),
+    /// Written; the connection's writing side is being shut.
+    Shutting,
+    /// Gone: every read and write fails from now on.
+    Done,
 }
 
 /// What a connection carries: TCP, or TLS over it (tokio-util's `Either` reads and writes
@@ -443,6 +469,34 @@ impl ConnectionWatch {
     }
 }
 
+/// How long the server reads (and drops) what a client sent away still sends, so that
+/// closing with its bytes unread does not reset the connection before it reads the GOAWAY.
+const DRAIN: Duration = Duration::from_secs(1);
+
+/// Reads and drops what comes on `tcp` for [`DRAIN`] at most, on a copy of its socket that
+/// outlives the connection.
+fn drain(tcp: &TcpStream) {
+    use std::os::fd::AsFd;
+    let Ok(socket) = tcp.as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let socket = std::net::TcpStream::from(socket);
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let Ok(mut socket) = TcpStream::from_std(socket) else {
+        return;
+    };
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut sink = [0; 4096];
+        let _ = tokio::time::timeout(DRAIN, async {
+            while let Ok(1..) = socket.read(&mut sink).await {}
+        })
+        .await;
+    });
+}
+
 /// Sleeps until `at`, or forever for `None`.
 pub(crate) async fn sleep_until_some(at: Option<Instant>) {
     match at {
@@ -460,7 +514,13 @@ impl WatchedConnection {
     ) -> Self {
         let watch = Arc::new(ConnectionWatch::new(limits));
         tokio::spawn(Arc::clone(&watch).keep(grace_over, accepted_at));
-        WatchedConnection { io, watch }
+        WatchedConnection {
+            io,
+            incoming: Frames::client(),
+            pings: PingPolicy::new(limits.min_ping_interval),
+            calm: Calm::No,
+            watch,
+        }
     }
 
     fn closed() -> io::Error {
@@ -479,10 +539,42 @@ impl WatchedConnection {
                 .fetch_add(*bytes as u64, Ordering::Relaxed);
         }
     }
+
+    /// Writes the GOAWAY of a client that pinged too often, shuts the writing side, and
+    /// closes the connection; the flush h2 asked for fails. Called only once h2 has flushed:
+    /// h2 flushes once every frame it buffered is written, so the GOAWAY cannot cut into one
+    /// of its frames.
+    fn send_away(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            match &mut self.calm {
+                Calm::Writing(goaway, sent) => {
+                    match ready!(Pin::new(&mut self.io).poll_write(cx, &goaway[*sent..])) {
+                        Ok(bytes) => *sent += bytes,
+                        Err(error) => return Poll::Ready(Err(error)),
+                    }
+                    if *sent == goaway.len() {
+                        self.calm = Calm::Shutting;
+                    }
+                }
+                Calm::Shutting => {
+                    let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+                    self.calm = Calm::Done;
+                    self.watch.close(
+                        "its client pinged more often than --min-ping-interval (GOAWAY \
+                         ENHANCE_YOUR_CALM, too_many_pings)",
+                    );
+                }
+                Calm::No | Calm::Done => return Poll::Ready(Err(Self::closed())),
+            }
+        }
+    }
 }
 
 impl Drop for WatchedConnection {
     fn drop(&mut self) {
+        if matches!(self.calm, Calm::Done) {
+            drain(tcp(&self.io));
+        }
         self.watch.gone.store(true, Ordering::Release);
         self.watch.changed.notify_one();
     }
@@ -530,13 +622,31 @@ impl AsyncRead for WatchedConnection {
             return Poll::Ready(Err(Self::closed()));
         }
         let before = buf.filled().len();
-        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        let this = &mut *self;
+        let read = Pin::new(&mut this.io).poll_read(cx, buf);
+        let new = &buf.filled()[before..];
         // Counted only until the handshake is in: a load, then nothing, after that.
-        if self.watch.handshake_read.load(Ordering::Relaxed) < HANDSHAKE_BYTES {
-            let bytes = (buf.filled().len() - before) as u64;
-            self.watch
+        if this.watch.handshake_read.load(Ordering::Relaxed) < HANDSHAKE_BYTES {
+            this.watch
                 .handshake_read
-                .fetch_add(bytes, Ordering::Relaxed);
+                .fetch_add(new.len() as u64, Ordering::Relaxed);
+        }
+        let (pings, watch) = (&mut this.pings, &this.watch);
+        let mut too_many = false;
+        this.incoming.push(new, |header| {
+            if pings::matters(header) {
+                too_many |= pings.saw(header, watch.written.load(Ordering::Relaxed));
+            }
+        });
+        if too_many && matches!(this.calm, Calm::No) {
+            this.calm = Calm::Writing(pings::too_many_pings(this.pings.last_stream), 0);
+        }
+        if !matches!(this.calm, Calm::No) {
+            // h2 reads no more of a client on its way out (not one more ping to answer);
+            // it flushes what it has, and the flush sends the GOAWAY.
+            buf.set_filled(before);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
         }
         read
     }
@@ -557,7 +667,11 @@ impl AsyncWrite for WatchedConnection {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let flushed = ready!(Pin::new(&mut self.io).poll_flush(cx));
+        if matches!(self.calm, Calm::No) {
+            return Poll::Ready(flushed);
+        }
+        self.send_away(cx).map_ok(|_| ())
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -592,6 +706,7 @@ mod tests {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout,
             stalled_grace: Duration::from_millis(500),
+            min_ping_interval: Duration::from_secs(300),
             max_connection_age: Duration::from_secs(1_000_000),
             max_connection_age_grace: Duration::from_secs(1_000_000),
         };

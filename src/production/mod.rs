@@ -9,6 +9,8 @@
 //!   cutoff.
 //! - [`connection`]: what the server does per connection, below gRPC: the handshake and
 //!   idle timeouts, and closing a connection whose client stopped reading.
+//! - [`pings`]: keepalive enforcement: GOAWAY `ENHANCE_YOUR_CALM` for a client that pings
+//!   too often.
 //! - [`metrics`]: each method's calls, statuses, latency and messages, for Prometheus to
 //!   scrape (`--metrics-addr`).
 //! - [`notes`]: where RouteChat's notes live: the lesson's in-memory store, or Redis
@@ -24,6 +26,7 @@ pub mod connection;
 pub mod layers;
 pub mod metrics;
 pub mod notes;
+pub mod pings;
 pub mod server;
 pub mod tls;
 pub mod web;

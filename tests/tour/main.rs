@@ -17,6 +17,7 @@ mod get_feature;
 mod health;
 mod hostile;
 mod in_memory;
+mod keepalive;
 mod limits;
 mod list_features;
 mod metadata;
