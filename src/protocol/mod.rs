@@ -1,6 +1,7 @@
 //! The little of gRPC's protocol that both the production server and the wire tool read
 //! for themselves, written once for both: the 5-byte prefix in front of every message
-//! ([`prefix`]), and the methods the descriptor sets describe ([`methods`]).
+//! ([`prefix`]), the methods the descriptor sets describe ([`methods`]), and a call's
+//! deadline as `grpc-timeout` carries it ([`timeout`]).
 //!
 //! A service written with tonic never needs either: tonic frames and decodes every message,
 //! and routes by path. The server's layers and the relay read the bytes tonic would, without
@@ -8,3 +9,4 @@
 
 pub mod methods;
 pub mod prefix;
+pub mod timeout;

@@ -35,7 +35,7 @@ use std::{
 };
 
 use bytes::Buf;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -44,7 +44,10 @@ use tonic::Status;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::production::connection::{ConnectionInfo, Registration, sleep_until_some};
+use crate::{
+    production::connection::{ConnectionInfo, Registration, sleep_until_some},
+    protocol::timeout,
+};
 
 /// How much sooner than the client's deadline this layer ends a call. tonic's own
 /// `grpc-timeout` check runs outside this layer and answers `CANCELLED`; ending the call
@@ -84,7 +87,7 @@ impl CutoffLayer {
         let client = request
             .headers()
             .get(GRPC_TIMEOUT)
-            .and_then(parse_grpc_timeout)
+            .and_then(|value| timeout::parse(value.as_bytes()))
             .filter(|client| max_deadline.is_none_or(|max| *client < max));
         let timeout = match client {
             Some(client) => Some(client.saturating_sub(AHEAD_OF_TONIC)),
@@ -177,27 +180,6 @@ fn passed(client: Option<Duration>, max_deadline: Duration) -> Status {
         ),
     };
     Status::deadline_exceeded(message)
-}
-
-/// Parses a `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`),
-/// as the gRPC over HTTP/2 spec defines it. (tonic has a parser, but it is private.)
-fn parse_grpc_timeout(value: &HeaderValue) -> Option<Duration> {
-    let text = value.to_str().ok()?;
-    let (digits, unit) = text.split_at_checked(text.len().checked_sub(1)?)?;
-    // Digits only: `u64::from_str` would also take a leading `+`.
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let amount: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
 }
 
 impl<S> Layer<S> for CutoffLayer {
@@ -387,7 +369,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Option<Duration> {
-        parse_grpc_timeout(&HeaderValue::from_str(text).unwrap())
+        timeout::parse(text.as_bytes())
     }
 
     #[test]
