@@ -128,6 +128,11 @@ impl Running {
         Ok(Running { child, addr })
     }
 
+    /// The server's process id (taskset execs it, so it is the child's).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's resident memory now, and its peak so far, in MiB.
     pub fn memory(&self) -> anyhow::Result<(f64, f64)> {
         // taskset execs the server, so the child's pid is the server's.

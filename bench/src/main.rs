@@ -23,7 +23,9 @@
 mod compare;
 mod h2load;
 mod load;
+mod overload;
 mod report;
+mod soak;
 
 use std::{
     path::{Path, PathBuf},
@@ -51,6 +53,56 @@ enum Mode {
     Load(LoadArgs),
     /// Starts every server in turn, measures them all, and prints the table.
     Compare(CompareArgs),
+    /// Offers the server ten times the calls in flight it can serve, with its admission
+    /// limit and without, and prints goodput, admitted latency, refusals and memory.
+    Overload(OverloadArgs),
+    /// Every kind of RPC at a steady mixed rate for minutes, sampling the server's memory,
+    /// descriptors, live calls and notes into a CSV and a plot.
+    Soak(SoakArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// How long to run, in minutes (at most 60).
+    #[arg(long, default_value_t = 10.0)]
+    minutes: f64,
+    /// How often to sample the server, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    every: f64,
+    /// The server's note budget (--max-notes), filled in the first minute.
+    #[arg(long, default_value_t = 2000)]
+    max_notes: u64,
+    /// Where the CSV, the plot and the server's log go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+struct OverloadArgs {
+    /// Calls in flight to try on the server without a limit, to find its capacity.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 25, 50, 100, 200, 400, 1000])]
+    sweep: Vec<usize>,
+    /// The capacity, in calls in flight, instead of finding it by the sweep.
+    #[arg(long)]
+    capacity: Option<usize>,
+    /// How many times the capacity to offer.
+    #[arg(long, default_value_t = 10)]
+    factor: usize,
+    /// The server's --max-calls-in-flight [default: the server's default].
+    #[arg(long)]
+    limit: Option<u32>,
+    /// How long to measure each figure, in seconds, after its warm-up.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// How many times to run it all; the table shows the medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// A second in all, to prove it works (as CI does): figures from it mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Where the results and the servers' logs go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -125,6 +177,8 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Mode::Load(args) => runtime.block_on(drive(args)),
         Mode::Compare(args) => runtime.block_on(compare_all(args)),
+        Mode::Overload(args) => runtime.block_on(overload_all(args)),
+        Mode::Soak(args) => runtime.block_on(soak_all(args)),
     }
 }
 
@@ -464,4 +518,129 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
         );
     }
     Ok(contenders)
+}
+
+async fn overload_all(args: OverloadArgs) -> anyhow::Result<()> {
+    let (runs, seconds, sweep) = if args.smoke {
+        (1, 0.2, vec![10, 100])
+    } else {
+        (args.runs, args.seconds, args.sweep.clone())
+    };
+    ensure!(runs > 0, "--runs must be at least 1");
+    let logs = args.out.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let features_file = args.out.join("features.json");
+    write_features(&features_file, 1000)?;
+    let tour = contenders(&features_file, None)?
+        .into_iter()
+        .next()
+        .context("no grpc-tour")?;
+    let servers = overload::servers(&tour, args.limit);
+    let log = logs.join("overload.log");
+
+    // 1. The capacity: where goodput stops growing, on the server without a limit.
+    let capacity = match args.capacity {
+        Some(capacity) => capacity,
+        None => {
+            let running = Running::start(&servers[0].1, &log)?;
+            let mut points = Vec::new();
+            for &in_flight in &sweep {
+                let outcome = overload::measure(&running, in_flight, seconds).await?;
+                println!("{}", report::overload_line("sweep, no limit", &outcome));
+                points.push(outcome);
+            }
+            report::capacity(&points)
+        }
+    };
+    println!(
+        "capacity: {capacity} calls in flight; offered: {}",
+        capacity * args.factor
+    );
+
+    // 2. Both servers, at capacity and past it, runs interleaved; each server fresh.
+    let mut results = vec![Vec::new(); servers.len() * 2];
+    for run in 0..runs {
+        for (index, (name, contender)) in servers.iter().enumerate() {
+            let running = Running::start(contender, &log)?;
+            for (step, in_flight) in [capacity, capacity * args.factor].into_iter().enumerate() {
+                let outcome = overload::measure(&running, in_flight, seconds).await?;
+                println!("run {}: {}", run + 1, report::overload_line(name, &outcome));
+                results[index * 2 + step].push((outcome, running.memory()?));
+            }
+        }
+    }
+    let names: Vec<&str> = servers.iter().map(|(name, _)| name.as_str()).collect();
+    let table = report::overload_table(&names, capacity, args.factor, &results);
+    println!("\n{table}");
+    let path = args.out.join("overload.md");
+    std::fs::write(&path, &table)?;
+    println!("(also in {})", path.display());
+    Ok(())
+}
+
+async fn soak_all(args: SoakArgs) -> anyhow::Result<()> {
+    ensure!(
+        args.minutes > 0.0 && args.minutes <= 60.0,
+        "--minutes must be more than 0 and at most 60"
+    );
+    let logs = args.out.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let features_file = args.out.join("soak-features.json");
+    write_features(&features_file, 10)?;
+    let mut tour = contenders(&features_file, None)?
+        .into_iter()
+        .next()
+        .context("no grpc-tour")?;
+    // Its own metrics port, to scrape; and a small note budget, full within a minute.
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut set = |flag: &str, value: String| match tour.args.iter().position(|a| a == flag) {
+        Some(at) => tour.args[at + 1] = value,
+        None => tour.args.extend([flag.to_owned(), value]),
+    };
+    set("--metrics-addr", format!("127.0.0.1:{metrics}"));
+    set("--max-notes", args.max_notes.to_string());
+    let running = Running::start(&tour, &logs.join("soak.log"))?;
+    let result = soak::soak(
+        &running,
+        metrics,
+        Duration::from_secs_f64(args.minutes * 60.0),
+        Duration::from_secs_f64(args.every),
+    )
+    .await?;
+    let csv = args.out.join("soak.csv");
+    std::fs::write(&csv, soak::csv(&result.samples))?;
+    let plot = args.out.join("soak.svg");
+    soak::plot(&result.samples, &plot)?;
+    let first_minute = result
+        .samples
+        .iter()
+        .find(|s| s.seconds >= 60.0)
+        .or(result.samples.last())
+        .context("no samples")?;
+    let last = result.samples.last().context("no samples")?;
+    println!(
+        "{} calls in {:.0} s, {} chats refused for a full note store, {} failures",
+        last.calls,
+        last.seconds,
+        last.notes_refused,
+        result.failures.len()
+    );
+    println!(
+        "memory: {:.1} MiB after the first minute, {:.1} MiB at the end ({:+.1}%)",
+        first_minute.rss_mib,
+        last.rss_mib,
+        100.0 * (last.rss_mib / first_minute.rss_mib - 1.0)
+    );
+    println!(
+        "descriptors: {} before the load, {} at the end of it, {} once it stopped",
+        result.fds_before, last.fds, result.fds_after
+    );
+    println!("(samples in {}, plot in {})", csv.display(), plot.display());
+    for failure in &result.failures {
+        println!("failure: {failure}");
+    }
+    ensure!(result.failures.is_empty(), "calls failed");
+    Ok(())
 }

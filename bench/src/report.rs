@@ -6,7 +6,8 @@ use plotters::prelude::*;
 
 use crate::{
     compare::{median_of, medians},
-    load::{Figure, Kind},
+    load::{Figure, Kind, Latency},
+    overload::Outcome,
 };
 
 /// Everything measured of one server over the runs.
@@ -504,4 +505,112 @@ fn count(rate: f64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// One overload measurement, and the server's RSS and peak RSS (MiB) just after it.
+pub type OverloadRun = (Outcome, (f64, f64));
+
+/// One overload measurement as a line of text.
+pub fn overload_line(name: &str, outcome: &Outcome) -> String {
+    let p = |latency: Option<Latency>, pick: fn(&Latency) -> f64| ms(latency.as_ref().map(pick));
+    format!(
+        "{name}, {} in flight: {} OK/s (p50 {} ms, p99 {} ms), {} refused/s (p99 {} ms), \
+         server CPU {:.1} µs a call",
+        outcome.in_flight,
+        count(outcome.goodput()),
+        p(outcome.ok_latency, |l| l.p50),
+        p(outcome.ok_latency, |l| l.p99),
+        count(outcome.refusals()),
+        p(outcome.refused_latency, |l| l.p99),
+        cpu_per_call(outcome),
+    )
+}
+
+/// The server's CPU time per call answered (OK or refused), in microseconds.
+fn cpu_per_call(outcome: &Outcome) -> f64 {
+    outcome.server_cpu * 1e6 / (outcome.ok + outcome.refused).max(1) as f64
+}
+
+/// The capacity in calls in flight: the fewest at which goodput reached 95% of the best.
+pub fn capacity(points: &[Outcome]) -> usize {
+    let best = points.iter().map(Outcome::goodput).fold(0.0, f64::max);
+    points
+        .iter()
+        .find(|point| point.goodput() >= 0.95 * best)
+        .map_or(1, |point| point.in_flight)
+}
+
+/// The overload table: for each server (`names`), its medians at capacity and at
+/// `factor` times it, from `results[server * 2 + step]` (one entry a run: the outcome, and
+/// the server's RSS and peak RSS in MiB just after), then the ratios and the refusal cost.
+pub fn overload_table(
+    names: &[&str],
+    capacity: usize,
+    factor: usize,
+    results: &[Vec<OverloadRun>],
+) -> String {
+    let median =
+        |runs: &[OverloadRun], pick: &dyn Fn(&OverloadRun) -> f64| median_of(runs.iter().map(pick));
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "Sum, closed loop; capacity {capacity} calls in flight, offered {} (x{factor}); \
+         medians of {} runs\n",
+        capacity * factor,
+        results.first().map_or(0, Vec::len)
+    );
+    let _ = writeln!(
+        table,
+        "| server | in flight | OK/s | admitted p50 ms | admitted p99 ms | refused/s | server CPU µs/call | RSS MiB (peak) |"
+    );
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut ratios = String::new();
+    for (index, name) in names.iter().enumerate() {
+        let mut figures = Vec::new();
+        for step in 0..2 {
+            let runs = &results[index * 2 + step];
+            let goodput = median(runs, &|(o, _)| o.goodput());
+            let p50 = median(runs, &|(o, _)| o.ok_latency.map_or(f64::NAN, |l| l.p50));
+            let p99 = median(runs, &|(o, _)| o.ok_latency.map_or(f64::NAN, |l| l.p99));
+            let _ = writeln!(
+                table,
+                "| {name} | {} | {} | {} | {} | {} | {:.1} | {:.0} ({:.0}) |",
+                runs[0].0.in_flight,
+                count(goodput),
+                ms(Some(p50)),
+                ms(Some(p99)),
+                count(median(runs, &|(o, _)| o.refusals())),
+                median(runs, &|(o, _)| cpu_per_call(o)),
+                median(runs, &|(_, (rss, _))| *rss),
+                median(runs, &|(_, (_, peak))| *peak),
+            );
+            figures.push((goodput, p99));
+        }
+        let _ = writeln!(
+            ratios,
+            "- {name}: at x{factor}, goodput {:.0}% of its goodput at capacity, admitted p99 {:.2}x its p99 at capacity",
+            100.0 * figures[1].0 / figures[0].0,
+            figures[1].1 / figures[0].1,
+        );
+    }
+    // What a refusal costs: the server's CPU at x{factor}, less the OK calls at what each
+    // cost at capacity, shared among the refusals.
+    if let Some(limited) = results
+        .get(3)
+        .filter(|runs| runs.iter().all(|(o, _)| o.refused > 0))
+    {
+        let served = median(&results[2], &|(o, _)| o.server_cpu / o.ok.max(1) as f64);
+        let refusal = median(limited, &|(o, _)| {
+            (o.server_cpu - o.ok as f64 * served) / o.refused.max(1) as f64
+        });
+        let _ = writeln!(
+            ratios,
+            "- a refusal cost the server {:.1} µs of CPU, a served call {:.1} µs ({:.0}%)",
+            refusal * 1e6,
+            served * 1e6,
+            100.0 * refusal / served
+        );
+    }
+    let _ = write!(table, "\n{ratios}");
+    table
 }

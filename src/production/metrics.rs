@@ -100,6 +100,9 @@ pub struct MethodMetrics {
     received: Counter,
     sent: Counter,
     in_progress: Gauge,
+    /// Calls refused past the server's limit (`--max-calls-in-flight`), before their
+    /// handler ran; they are among `handled` too, as `Unavailable`.
+    refused: Counter,
 }
 
 // ANCHOR: record
@@ -125,6 +128,11 @@ impl MethodMetrics {
     /// `count` request messages have begun to arrive.
     pub fn received(&self, count: u64) {
         self.received.inc_by(count);
+    }
+
+    /// The call was refused: the server was at its limit of calls in flight.
+    pub fn refused(&self) {
+        self.refused.inc();
     }
 
     /// `count` response messages have been sent.
@@ -160,6 +168,7 @@ impl Metrics {
         let received = Family::<MethodLabels, Counter>::default();
         let sent = Family::<MethodLabels, Counter>::default();
         let in_progress = Family::<MethodLabels, Gauge>::default();
+        let refused = Family::<MethodLabels, Counter>::default();
         let (note_count, note_bytes) = (Gauge::default(), Gauge::default());
         registry.register(
             "grpc_server_started",
@@ -198,6 +207,12 @@ impl Metrics {
             in_progress.clone(),
         );
         registry.register(
+            "grpc_tour_refused",
+            "Calls refused with UNAVAILABLE, before their handler ran, because the server \
+             was at its limit of calls in flight (--max-calls-in-flight)",
+            refused.clone(),
+        );
+        registry.register(
             "grpc_tour_notes",
             "RouteChat notes kept (for every replica, when they live in Redis)",
             note_count.clone(),
@@ -233,6 +248,7 @@ impl Metrics {
                 received: received.get_or_create(&labels).clone(),
                 sent: sent.get_or_create(&labels).clone(),
                 in_progress: in_progress.get_or_create(&labels).clone(),
+                refused: refused.get_or_create(&labels).clone(),
             })
         };
         let served = [&SERVED[..], &[playground::proto::FILE_DESCRIPTOR_SET]].concat();

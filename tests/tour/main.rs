@@ -22,6 +22,7 @@ mod limits;
 mod list_features;
 mod metadata;
 mod metrics;
+mod overload;
 mod record_route;
 mod redis;
 mod reflection;

@@ -8,21 +8,25 @@
 //! | order | layer                             | what it does                                      |
 //! |-------|-----------------------------------|---------------------------------------------------|
 //! | 1     | [`observe`]                       | live calls, metrics, trace ids, the call log line; each message held to the size limit and counted ([`messages`]) |
-//! | 2     | `PropagateRequestId` (tower-http) | echoes a client's `x-request-id` in the response  |
-//! | 3     | [`cutoff`]                        | ends calls at their deadline or the grace period  |
-//! | 4     | `SetResponseHeader` (tower-http)  | names the replica in `x-served-by`                |
+//! | 2     | [`admission`]                     | refuses a call past `--max-calls-in-flight` with `UNAVAILABLE` |
+//! | 3     | `PropagateRequestId` (tower-http) | echoes a client's `x-request-id` in the response  |
+//! | 4     | [`cutoff`]                        | ends calls at their deadline or the grace period  |
+//! | 5     | `SetResponseHeader` (tower-http)  | names the replica in `x-served-by`                |
 //!
 //! The server stacks them in this order (`server::TourServer::serve`), outermost first. The
 //! order matters: observing sits outside the others, so every call is counted (and logged)
-//! with the status the client saw, whichever layer set it. Nothing passes between layers
-//! but the request and the response: the one layer that needs a call's metrics both ways
-//! (its messages) is the one that looks them up. The bearer token is checked inside, by a
+//! with the status the client saw, whichever layer set it (a refusal included); admission
+//! comes next, so a refused call costs nothing of the layers inside it. Nothing passes
+//! between layers but the request and the response (a refusal is marked in the response's
+//! extensions, for the metrics): the one layer that needs a call's metrics both ways (its
+//! messages) is the one that looks them up. The bearer token is checked inside, by a
 //! tonic interceptor on each tour service (`server::token`), so health and reflection stay
 //! open.
 //!
 //! tonic adds its own layers outside ours (it records the peer's address, which the log
 //! line reads, and applies its own `grpc-timeout` check, which [`cutoff`] finishes).
 
+pub mod admission;
 pub mod cutoff;
 pub mod messages;
 pub mod observe;

@@ -59,6 +59,7 @@ use crate::{
     production::{
         connection::ConnectionInfo,
         layers::{
+            admission::Refused,
             messages,
             trace_context::{TRACEPARENT, TraceContext},
         },
@@ -349,6 +350,11 @@ where
         let mut call = this.call.take();
         if let Some(call) = call.as_mut() {
             call.note_status(response.headers());
+            if let (Some(_), Some((method, _))) =
+                (response.extensions().get::<Refused>(), &call.metrics)
+            {
+                method.refused();
+            }
         }
         Poll::Ready(Ok(response.map(|inner| ObservedBody { inner, call })))
     }

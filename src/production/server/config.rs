@@ -131,6 +131,14 @@ pub struct Limits {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub max_concurrent_streams: u32,
 
+    /// How many calls the whole server runs at once, across all its connections; a stream
+    /// counts until it ends. A call past it is refused at once with UNAVAILABLE, before its
+    /// handler runs, so its client can retry it with back-off, here or on another replica.
+    /// Health checks are never refused. An open stream costs the server about 12 KiB, so
+    /// the default holds live calls to about 120 MiB (docs/performance.md, "Past capacity").
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_calls_in_flight: u32,
+
     /// The longest any call may last (but a health check's Watch, which balancers hold
     /// open). A client's own deadline (grpc-timeout) applies when it is sooner; a call
     /// without one gets this one, so no call runs forever. A call past its deadline ends

@@ -48,7 +48,10 @@ use crate::{
     },
     production::{
         connection,
-        layers::{cutoff::CutoffLayer, observe::LiveCalls, observe::ObserveLayer},
+        layers::{
+            admission::AdmissionLayer, cutoff::CutoffLayer, observe::LiveCalls,
+            observe::ObserveLayer,
+        },
         metrics::Metrics,
         notes::Notes,
         tls::TlsError,
@@ -236,9 +239,13 @@ impl TourServer {
         let layers = ServiceBuilder::new()
             .layer(WebLayer::new(page, self.cors_origins))
             .layer(ObserveLayer::new(
-                self.live,
+                self.live.clone(),
                 self.metrics,
                 limits.max_message_size,
+            ))
+            .layer(AdmissionLayer::new(
+                self.live,
+                limits.max_calls_in_flight as usize,
             ))
             .propagate_x_request_id()
             .layer(CutoffLayer::new(limits.max_deadline, shutdown.grace_over()))
