@@ -6,6 +6,7 @@
 //! cargo run --example load_balance -- --notes redis://127.0.0.1:6379   # notes they share
 //! cargo run --example load_balance -- --server http://127.0.0.1:50051 --server http://127.0.0.1:50052
 //! cargo run --example load_balance -- --server http://127.0.0.1:8080   # a proxy: see proxy/run
+//! cargo run --example load_balance -- --join-later   # a replica joins behind a layer-4 balancer
 //! ```
 //!
 //! One channel holds a connection to every replica and spreads the calls over them; each
@@ -19,10 +20,17 @@
 //! each chat hears the notes before it says whether the replicas share their notes: with
 //! `--notes redis://...` they do, in memory they do not.
 //!
+//! With `--join-later`, something else: clients behind a balancer that places connections,
+//! not calls (`pinned.rs`), and a replica that joins after they connected. It gets no call
+//! until the clients' connections reach their age (2 s here; `--max-connection-age`, 30
+//! minutes by default) and they connect again. The calls each replica served, second by
+//! second, show it.
+//!
 //! The pattern (the balanced channel, its health tracking, the retry rule) is the library's
 //! `grpc_tour::production::balance`; the in-process replicas and the tally of where calls went are this
 //! example's own bookkeeping, in `replica.rs` and `tally.rs` beside this file.
 
+mod pinned;
 mod replica;
 mod tally;
 
@@ -76,6 +84,10 @@ struct Args {
     /// Through a proxy, how many chats to send (so that each replica gets one).
     #[arg(long, default_value_t = 3)]
     replicas: usize,
+    /// Instead: clients behind a layer-4 balancer, and a replica that joins after they
+    /// connected, with connections that age at 2 s.
+    #[arg(long)]
+    join_later: bool,
 }
 
 #[tokio::main]
@@ -90,6 +102,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.join_later {
+        return join_later().await;
+    }
     let mut replicas = Vec::new();
     if args.servers.is_empty() {
         for name in ["replica-1", "replica-2", "replica-3"] {
@@ -239,4 +254,51 @@ fn deadline<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(DEADLINE);
     request
+}
+
+/// Clients behind a balancer that places connections (`pinned.rs`); a third replica joins
+/// after a second; each second, the calls each replica served.
+async fn join_later() -> Result<(), Box<dyn std::error::Error>> {
+    const AGE: Duration = Duration::from_secs(2);
+    let mut config = Config::default();
+    config.limits.connection.max_connection_age = AGE;
+    let mut replicas = vec![
+        Replica::spawn("replica-1", config.clone())?,
+        Replica::spawn("replica-2", config.clone())?,
+    ];
+    let balancer = pinned::Pinned::new(replicas.iter().map(|r| r.url.as_str()));
+    println!(
+        "(6 clients, each with one connection placed by a layer-4 balancer over replica-1 and \
+         replica-2; connections age at {AGE:?})"
+    );
+    let clients: Vec<_> = (0..6)
+        .map(|_| SummatorClient::new(balancer.channel()))
+        .collect();
+    for second in 1..=6 {
+        if second == 2 {
+            replicas.push(Replica::spawn("replica-3", config.clone())?);
+            balancer.add(&replicas[2].url);
+            println!("replica-3 joins the balancer");
+        }
+        let mut served = std::collections::BTreeMap::<String, u64>::new();
+        let end = tokio::time::Instant::now() + Duration::from_secs(1);
+        while tokio::time::Instant::now() < end {
+            for client in &clients {
+                let sum = SumRequest {
+                    value1: 1.0,
+                    value2: 2.0,
+                };
+                // A call that races its connection's GOAWAY may fail; the next reconnects.
+                if let Ok(response) = client.clone().sum(deadline(sum)).await {
+                    *served.entry(tally::served_by(&response)).or_default() += 1;
+                }
+            }
+        }
+        let counts: Vec<String> = ["replica-1", "replica-2", "replica-3"]
+            .iter()
+            .map(|name| format!("{name} {}", served.get(*name).unwrap_or(&0)))
+            .collect();
+        println!("second {second}: {}", counts.join(", "));
+    }
+    Ok(())
 }

@@ -37,7 +37,7 @@ use crate::support::{PATIENCE, point, spawn_test_server};
 // The example's own bookkeeping, shared rather than copied: in-process replicas to kill, and
 // a tally of where calls went.
 #[path = "../../examples/load_balance/replica.rs"]
-mod replica;
+pub mod replica;
 #[path = "../../examples/load_balance/tally.rs"]
 mod tally;
 

@@ -126,3 +126,76 @@ async fn a_call_still_open_after_the_grace_is_cut_with_its_connection() {
     );
     drop(notes);
 }
+
+// The example's layer-4 balancer in miniature, shared rather than copied (its replicas are
+// shared by the balancing tests).
+#[path = "../../examples/load_balance/pinned.rs"]
+mod pinned;
+use crate::balance::replica;
+
+/// Behind a balancer that places connections, not calls, a replica that joins later gets
+/// nothing from clients already connected, until their connections age: then each client
+/// connects again, and the balancer may place it on the newcomer.
+#[tokio::test]
+async fn a_replica_that_joins_later_gets_calls_once_the_clients_connections_age() {
+    use std::collections::BTreeMap;
+
+    use grpc_tour::production::server::SERVED_BY;
+
+    let mut config = Config::default();
+    config.limits.connection.max_connection_age = Duration::from_millis(300);
+    let first = ["replica-1", "replica-2"]
+        .map(|name| replica::Replica::spawn(name, config.clone()).unwrap());
+    let balancer = pinned::Pinned::new(first.iter().map(|r| r.url.as_str()));
+    let clients: Vec<_> = (0..4)
+        .map(|_| SummatorClient::new(balancer.channel()))
+        .collect();
+    let served_by = |response: &tonic::Response<_>| -> String {
+        response
+            .metadata()
+            .get(SERVED_BY)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Each client's connection lands on one of the first two.
+    for mut client in clients.clone() {
+        let response = client
+            .sum(SumRequest {
+                value1: 1.0,
+                value2: 2.0,
+            })
+            .await
+            .unwrap();
+        assert!(served_by(&response).starts_with("replica-"));
+    }
+    let third = replica::Replica::spawn("replica-3", config).unwrap();
+    balancer.add(&third.url);
+    // Calls go on; once the connections age and the clients connect again, the balancer
+    // places some of them on the newcomer.
+    let mut counts = BTreeMap::<String, u64>::new();
+    let joined = async {
+        loop {
+            for mut client in clients.clone() {
+                let response = client
+                    .sum(SumRequest {
+                        value1: 1.0,
+                        value2: 2.0,
+                    })
+                    .await;
+                // A call that meets the GOAWAY's race may fail; the next one reconnects.
+                if let Ok(response) = response {
+                    *counts.entry(served_by(&response)).or_default() += 1;
+                }
+            }
+            if counts.contains_key("replica-3") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(3 * PATIENCE, joined)
+        .await
+        .unwrap_or_else(|_| panic!("replica-3 never served a call: {counts:?}"));
+}
