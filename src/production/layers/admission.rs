@@ -27,8 +27,8 @@
 //! like `Sum` is live only while it runs: a server buried under `Sum` calls finds no more
 //! than a handful live, and refuses none. docs/performance.md ("Past capacity") measures
 //! it, and says why refusing queued calls instead would not help a client that sends a
-//! refused call again at once: in a queue served in order, a refusal costs the server 79%
-//! of a served `Sum`, so refusing trades goodput for latency almost one for one.
+//! refused call again at once: in a queue served in order, a refusal costs the server 71%
+//! of a served `Sum`'s instructions, so refusing trades goodput for latency almost one for one.
 //!
 //! A static limit, not a wait queue or an adaptive one: docs/production.md, section 14,
 //! argues the choice. Tower's `ConcurrencyLimit` + `LoadShed` would not do: their permit
@@ -46,27 +46,31 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::production::layers::observe::LiveCalls;
+use std::sync::Arc;
+
+use crate::production::{layers::observe::LiveCalls, metrics::Metrics};
 
 /// The path prefix of the health service's methods, which are never refused.
 const HEALTH: &str = "/grpc.health.v1.Health/";
-
-/// Marks a response as a refusal, for the metrics ([`super::observe`] counts it).
-#[derive(Debug, Clone, Copy)]
-pub struct Refused;
 
 /// The layer that refuses calls past the limit; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct AdmissionLayer {
     live: LiveCalls,
     limit: usize,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AdmissionLayer {
-    /// Admits a call while `live` counts at most `limit` calls, itself included. `live`
-    /// must be the gauge of a layer outside this one, which has counted the call already.
-    pub fn new(live: LiveCalls, limit: usize) -> Self {
-        AdmissionLayer { live, limit }
+    /// Admits a call while `live` counts at most `limit` calls, itself included, and counts
+    /// each refusal in `metrics`, if there are any. `live` must be the gauge of a layer
+    /// outside this one, which has counted the call already.
+    pub fn new(live: LiveCalls, limit: usize, metrics: Option<Arc<Metrics>>) -> Self {
+        AdmissionLayer {
+            live,
+            limit,
+            metrics,
+        }
     }
 }
 
@@ -78,6 +82,7 @@ impl<S> Layer<S> for AdmissionLayer {
             inner,
             live: self.live.clone(),
             limit: self.limit,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -88,6 +93,7 @@ pub struct AdmissionService<S> {
     inner: S,
     live: LiveCalls,
     limit: usize,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl<S, Request, B> Service<http::Request<Request>> for AdmissionService<S>
@@ -108,13 +114,15 @@ where
                 inner: self.inner.call(request),
             };
         }
-        let mut refusal = tonic::Status::unavailable(format!(
+        if let Some(metrics) = &self.metrics {
+            metrics.method(request.uri().path()).refused();
+        }
+        let refusal = tonic::Status::unavailable(format!(
             "the server is at its limit of {} calls in flight (--max-calls-in-flight); \
              this call was not started: retry it with back-off",
             self.limit
         ))
         .into_http::<()>();
-        refusal.extensions_mut().insert(Refused);
         AdmissionFuture::Refused {
             refusal: Some(refusal),
         }

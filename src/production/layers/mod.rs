@@ -17,9 +17,8 @@
 //! order matters: observing sits outside the others, so every call is counted (and logged)
 //! with the status the client saw, whichever layer set it (a refusal included); admission
 //! comes next, so a refused call costs nothing of the layers inside it. Nothing passes
-//! between layers but the request and the response (a refusal is marked in the response's
-//! extensions, for the metrics): the one layer that needs a call's metrics both ways (its
-//! messages) is the one that looks them up. The bearer token is checked inside, by a
+//! between layers but the request and the response: the layers that need a call's metrics
+//! (observing, for its messages; admission, for its refusals) look them up themselves. The bearer token is checked inside, by a
 //! tonic interceptor on each tour service (`server::token`), so health and reflection stay
 //! open.
 //!

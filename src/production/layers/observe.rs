@@ -59,7 +59,6 @@ use crate::{
     production::{
         connection::ConnectionInfo,
         layers::{
-            admission::Refused,
             messages,
             trace_context::{TRACEPARENT, TraceContext},
         },
@@ -350,11 +349,6 @@ where
         let mut call = this.call.take();
         if let Some(call) = call.as_mut() {
             call.note_status(response.headers());
-            if let (Some(_), Some((method, _))) =
-                (response.extensions().get::<Refused>(), &call.metrics)
-            {
-                method.refused();
-            }
         }
         Poll::Ready(Ok(response.map(|inner| ObservedBody { inner, call })))
     }

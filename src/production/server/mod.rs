@@ -240,12 +240,13 @@ impl TourServer {
             .layer(WebLayer::new(page, self.cors_origins))
             .layer(ObserveLayer::new(
                 self.live.clone(),
-                self.metrics,
+                self.metrics.clone(),
                 limits.max_message_size,
             ))
             .layer(AdmissionLayer::new(
                 self.live,
                 limits.max_calls_in_flight as usize,
+                self.metrics,
             ))
             .propagate_x_request_id()
             .layer(CutoffLayer::new(limits.max_deadline, shutdown.grace_over()))
