@@ -27,7 +27,7 @@ async fn spawn_measured(config: Config) -> (TestServer, Arc<Metrics>) {
 }
 
 /// Every sample of the text, by its name and labels as written.
-async fn samples(metrics: &Metrics) -> HashMap<String, f64> {
+pub async fn samples(metrics: &Metrics) -> HashMap<String, f64> {
     metrics
         .render()
         .await

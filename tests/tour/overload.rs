@@ -4,7 +4,7 @@
 //! refusal by method. The calls that hold the places are Mentat calls that never answer
 //! and open streams, so the count is the test's, whatever the machine's speed.
 
-use std::{collections::HashMap, str::FromStr, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use futures::{StreamExt, channel::mpsc};
 use grpc_tour::{
@@ -63,17 +63,9 @@ async fn sum(server: &TestServer) -> Result<f64, tonic::Status> {
     Ok(answer.into_inner().value)
 }
 
-/// The metric samples, by series as written.
+/// The metric samples of a server that keeps them, by series as written.
 async fn samples(server: &TestServer) -> HashMap<String, f64> {
-    let metrics = server.metrics.as_ref().expect("a server with metrics");
-    metrics
-        .render()
-        .await
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.rsplit_once(' '))
-        .map(|(series, value)| (series.to_owned(), f64::from_str(value).unwrap()))
-        .collect()
+    crate::metrics::samples(server.metrics.as_ref().expect("a server with metrics")).await
 }
 
 #[tokio::test]
