@@ -171,7 +171,8 @@ fn wait_for_addr(stdout: ChildStdout, log: &Path) -> anyhow::Result<String> {
             }
         }
     });
-    for _ in 0..100 {
+    // A minute: under callgrind a server takes seconds to start.
+    for _ in 0..600 {
         if let Ok(addr) = addr.recv_timeout(Duration::from_millis(100)) {
             return Ok(addr);
         }
@@ -184,7 +185,7 @@ fn wait_for_addr(stdout: ChildStdout, log: &Path) -> anyhow::Result<String> {
                 .to_owned());
         }
     }
-    bail!("no address in 10 s; see {}", log.display())
+    bail!("no address in 60 s; see {}", log.display())
 }
 
 /// Runs this benchmark's `load` mode on [`LOAD_CPU`], and collects its figures.

@@ -109,8 +109,39 @@ pub fn run(
             format!("--log-file={}", log_file.display()),
         ],
     )?;
-    let succeeded = field(&report, "requests:", "succeeded")?;
-    let data = bytes_in(&report, "data")?;
+    check_answers(&report, calls)?;
+    Ok(Figure {
+        kind: Kind::SumH2load,
+        in_flight,
+        connections,
+        rate: field_f64(&report, "finished in", "req/s")?,
+        latency: Some(latency_from_log(log_file)?),
+    })
+}
+
+/// Exactly `calls` `Sum` calls, `connections` × `streams` in flight, every answer checked;
+/// for counts that must not depend on time (`bench instructions`).
+pub fn sum_calls(
+    addr: &str,
+    body_file: &Path,
+    cpu: Option<usize>,
+    in_flight: (usize, usize),
+    calls: usize,
+) -> anyhow::Result<()> {
+    let report = h2load(
+        addr,
+        body_file,
+        cpu,
+        in_flight,
+        &[format!("--requests={calls}")],
+    )?;
+    check_answers(&report, calls)
+}
+
+/// Every one of `calls` calls succeeded, and brought one `SumResponse`.
+fn check_answers(report: &str, calls: usize) -> anyhow::Result<()> {
+    let succeeded = field(report, "requests:", "succeeded")?;
+    let data = bytes_in(report, "data")?;
     ensure!(
         succeeded == calls as u64,
         "{succeeded} of {calls} calls succeeded:\n{report}"
@@ -121,13 +152,7 @@ pub fn run(
             succeeded * RESPONSE_BYTES
         );
     }
-    Ok(Figure {
-        kind: Kind::SumH2load,
-        in_flight,
-        connections,
-        rate: field_f64(&report, "finished in", "req/s")?,
-        latency: Some(latency_from_log(log_file)?),
-    })
+    Ok(())
 }
 
 /// Runs h2load against `Sum` with `args`, and returns its report.

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tonic::{Streaming, transport::Channel};
 
 /// What one measurement measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Kind {
     /// `Sum` calls per second, by the Rust client.
     Sum,
@@ -168,38 +168,45 @@ pub async fn list_features(
 ) -> anyhow::Result<Figure> {
     let guide = RouteGuideClient::new(connect::connect(url).await?);
     let expected = std::cell::Cell::new(expected);
-    let rate = repeat(timing, || {
-        let (mut guide, expected) = (guide.clone(), &expected);
-        async move {
-            let mut features = guide.list_features(everywhere()).await?.into_inner();
-            let mut received = 0;
-            while features.message().await?.is_some() {
-                received += 1;
-            }
-            let wanted = *expected.get().get_or_insert(received);
-            ensure!(received == wanted, "{received} features, not {wanted}");
-            expected.set(Some(wanted));
-            Ok(received)
-        }
-    })
-    .await?;
+    let rate = repeat(timing, || list_features_once(guide.clone(), &expected)).await?;
     Ok(streamed(Kind::ListFeatures, rate))
+}
+
+/// One `ListFeatures` call over the whole globe; it must bring `expected` features, or as
+/// many as the first call did. Returns how many it brought.
+async fn list_features_once(
+    mut guide: RouteGuideClient<Channel>,
+    expected: &std::cell::Cell<Option<u64>>,
+) -> anyhow::Result<u64> {
+    let mut features = guide.list_features(everywhere()).await?.into_inner();
+    let mut received = 0;
+    while features.message().await?.is_some() {
+        received += 1;
+    }
+    let wanted = *expected.get().get_or_insert(received);
+    ensure!(received == wanted, "{received} features, not {wanted}");
+    expected.set(Some(wanted));
+    Ok(received)
 }
 
 /// `RecordRoute` with `route` sent in each call: points per second.
 pub async fn record_route(url: &str, route: &[Point], timing: Timing) -> anyhow::Result<Figure> {
     let guide = RouteGuideClient::new(connect::connect(url).await?);
-    let rate = repeat(timing, || {
-        let mut guide = guide.clone();
-        let points = stream::iter(route.to_vec());
-        async move {
-            let summary = guide.record_route(points).await?.into_inner();
-            ensure!(summary.point_count as usize == route.len(), "{summary:?}");
-            Ok(route.len() as u64)
-        }
-    })
-    .await?;
+    let rate = repeat(timing, || record_route_once(guide.clone(), route)).await?;
     Ok(streamed(Kind::RecordRoute, rate))
+}
+
+/// One `RecordRoute` call sending `route`; the summary must count every point.
+async fn record_route_once(
+    mut guide: RouteGuideClient<Channel>,
+    route: &[Point],
+) -> anyhow::Result<u64> {
+    let summary = guide
+        .record_route(stream::iter(route.to_vec()))
+        .await?
+        .into_inner();
+    ensure!(summary.point_count as usize == route.len(), "{summary:?}");
+    Ok(route.len() as u64)
 }
 
 /// A point no other note of this run is at: `n` walks the globe in steps of 10⁻⁷ degrees.
@@ -223,22 +230,60 @@ pub async fn chat_pipelined(url: &str, notes: u64, timing: Timing) -> anyhow::Re
     let guide = RouteGuideClient::new(connect::connect(url).await?);
     let mut next = 0;
     let rate = repeat(timing, || {
-        let mut guide = guide.clone();
         let first = next;
         next += notes / 2;
-        async move {
-            let sent = stream::iter(0..notes).map(move |n| note(first + n / 2));
-            let mut replies = guide.route_chat(sent).await?.into_inner();
-            let mut heard = 0;
-            while replies.message().await?.is_some() {
-                heard += 1;
-            }
-            ensure!(heard == notes / 2, "heard {heard} replies to {notes} notes");
-            Ok(notes)
-        }
+        chat_pipelined_once(guide.clone(), first, notes)
     })
     .await?;
     Ok(streamed(Kind::ChatPipelined, rate))
+}
+
+/// One pipelined chat of `notes` notes, in pairs at the fresh points from `first` on; every
+/// second note must be answered by the first of its pair.
+async fn chat_pipelined_once(
+    mut guide: RouteGuideClient<Channel>,
+    first: u64,
+    notes: u64,
+) -> anyhow::Result<u64> {
+    let sent = stream::iter(0..notes).map(move |n| note(first + n / 2));
+    let mut replies = guide.route_chat(sent).await?.into_inner();
+    let mut heard = 0;
+    while replies.message().await?.is_some() {
+        heard += 1;
+    }
+    ensure!(heard == notes / 2, "heard {heard} replies to {notes} notes");
+    Ok(notes)
+}
+
+/// Exactly `calls` calls of a streaming kind, one after another, each with `per_call`
+/// messages (`ListFeatures`: as many as the server has, which must be `per_call`); for
+/// counts that must not depend on time (`bench instructions`). Returns the messages
+/// handled. `first_note` keeps the chats of successive runs at fresh points.
+pub async fn streamed_calls(
+    url: &str,
+    kind: Kind,
+    calls: u64,
+    per_call: u64,
+    first_note: u64,
+) -> anyhow::Result<u64> {
+    let guide = RouteGuideClient::new(connect::connect(url).await?);
+    let expected = std::cell::Cell::new(Some(per_call));
+    let route = (kind == Kind::RecordRoute).then(|| crate::route(per_call as usize));
+    let mut handled = 0;
+    for call in 0..calls {
+        handled += match kind {
+            Kind::ListFeatures => list_features_once(guide.clone(), &expected).await?,
+            Kind::RecordRoute => {
+                record_route_once(guide.clone(), route.as_deref().unwrap_or_default()).await?
+            }
+            Kind::ChatPipelined => {
+                chat_pipelined_once(guide.clone(), first_note + call * per_call / 2, per_call)
+                    .await?
+            }
+            other => bail!("{other:?} is not a streaming kind"),
+        };
+    }
+    Ok(handled)
 }
 
 /// `RouteChat` one note at a time, on one stream: each note is sent at a point that has one

@@ -22,6 +22,7 @@
 
 mod compare;
 mod h2load;
+mod instructions;
 mod load;
 mod overload;
 mod report;
@@ -59,6 +60,33 @@ enum Mode {
     /// Every kind of RPC at a steady mixed rate for minutes, sampling the server's memory,
     /// descriptors, live calls and notes into a CSV and a plot.
     Soak(SoakArgs),
+    /// Instructions per call and per streamed message, each kind, each server, counted by
+    /// valgrind's callgrind (numbers that repeat, where time does not).
+    Instructions(InstructionsArgs),
+}
+
+#[derive(Args)]
+struct InstructionsArgs {
+    /// How many times to count it all; the table shows the medians and how far runs moved.
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// A few calls of each kind, to prove it works (as CI does): figures from it mean little.
+    #[arg(long)]
+    smoke: bool,
+    /// Another malloc for every server (LD_PRELOAD), e.g. Debian's libjemalloc2:
+    /// /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.
+    #[arg(long, value_name = "LIBRARY")]
+    preload: Option<PathBuf>,
+    /// Only the servers named (minimal tonic, gRPC C++, grpc-tour) [default: all three].
+    #[arg(long, value_delimiter = ',')]
+    servers: Vec<String>,
+    /// One more argument for grpc-tour (repeat the flag), to count it with a part of it
+    /// changed, e.g. --tour-arg=--no-playground.
+    #[arg(long, allow_hyphen_values = true)]
+    tour_arg: Vec<String>,
+    /// Where the table, the logs and callgrind's dumps go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -138,6 +166,17 @@ struct LoadArgs {
     /// RouteChat: notes per pipelined call.
     #[arg(long, default_value_t = 20_000)]
     chat_notes: u64,
+    /// Instead: make exactly --calls calls of this streaming kind, one at a time (each of
+    /// --features, --route-points or --chat-notes messages), and print the messages handled.
+    #[arg(long, value_enum, requires = "calls")]
+    count: Option<Kind>,
+    /// With --count: how many calls.
+    #[arg(long)]
+    calls: Option<u64>,
+    /// With --count chat-pipelined: the first fresh point's number, so that successive
+    /// runs against one server never meet each other's notes.
+    #[arg(long, default_value_t = 0)]
+    first_note: u64,
     /// Instead: open this many chats, print `open`, and keep them open until stdin closes.
     #[arg(long, value_name = "CHATS")]
     hold_chats: Option<usize>,
@@ -164,6 +203,10 @@ struct CompareArgs {
     /// mean nothing.
     #[arg(long)]
     smoke: bool,
+    /// Also measure grpc-tour and minimal tonic with another malloc (LD_PRELOAD; repeat
+    /// the flag for more), e.g. Debian's /usr/lib/x86_64-linux-gnu/libjemalloc.so.2.
+    #[arg(long, value_name = "LIBRARY")]
+    preload: Vec<PathBuf>,
     /// Where the results, the logs and the plot go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -179,6 +222,7 @@ fn main() -> anyhow::Result<()> {
         Mode::Compare(args) => runtime.block_on(compare_all(args)),
         Mode::Overload(args) => runtime.block_on(overload_all(args)),
         Mode::Soak(args) => runtime.block_on(soak_all(args)),
+        Mode::Instructions(args) => count_instructions(args),
     }
 }
 
@@ -189,6 +233,18 @@ async fn drive(args: LoadArgs) -> anyhow::Result<()> {
         println!("open {chats}");
         // Until the reader closes stdin; meanwhile the runtime keeps the chats open.
         let _ = tokio::task::spawn_blocking(|| std::io::stdin().read(&mut [0])).await;
+        return Ok(());
+    }
+    if let (Some(kind), Some(calls)) = (args.count, args.calls) {
+        let per_call = match kind {
+            Kind::ListFeatures => args
+                .features
+                .context("--count list-features needs --features")?,
+            Kind::RecordRoute => args.route_points as u64,
+            _ => args.chat_notes,
+        };
+        let handled = load::streamed_calls(url, kind, calls, per_call, args.first_note).await?;
+        println!("{handled}");
         return Ok(());
     }
     let timing = Timing {
@@ -292,7 +348,10 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let contenders = contenders(&features_file, redis.as_ref().map(|r| r.url.as_str()))?;
+    let mut contenders = contenders(&features_file, redis.as_ref().map(|r| r.url.as_str()))?;
+    for library in &args.preload {
+        contenders.extend(with_malloc(&contenders, library)?);
+    }
     let h2load_found = std::process::Command::new("h2load")
         .arg("--version")
         .output()
@@ -376,6 +435,33 @@ async fn compare_all(args: CompareArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// grpc-tour and minimal tonic again, with `library` preloaded as their malloc, each named
+/// after it ("grpc-tour, jemalloc"), their memory measured too.
+fn with_malloc(contenders: &[Contender], library: &Path) -> anyhow::Result<Vec<Contender>> {
+    ensure!(library.exists(), "{} does not exist", library.display());
+    let file = library.file_name().unwrap_or_default().to_string_lossy();
+    // libjemalloc.so.2 -> jemalloc
+    let malloc = file
+        .trim_start_matches("lib")
+        .split('.')
+        .next()
+        .unwrap_or("malloc");
+    Ok(contenders
+        .iter()
+        .filter(|c| c.name == "grpc-tour" || c.name == "minimal tonic")
+        .map(|c| {
+            let mut again = c.clone();
+            // The table's names are &'static str; a handful made once per run of the program.
+            again.name = Box::leak(format!("{}, {malloc}", c.name).into_boxed_str());
+            again
+                .env
+                .push(("LD_PRELOAD", library.display().to_string()));
+            again.measure_memory = true;
+            again
+        })
+        .collect())
+}
+
 /// The servers to compare, built by `bench/run` (or `cargo build --release`).
 fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<Contender>> {
     // This program is target/release/bench: the others are beside it.
@@ -451,10 +537,15 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
         Contender {
             name: "minimal tonic",
             program: release.join("minimal-tonic"),
-            args: vec!["--addr".into(), "127.0.0.1:0".into()],
+            args: vec![
+                "--addr".into(),
+                "127.0.0.1:0".into(),
+                "--features".into(),
+                features.clone(),
+            ],
             env: vec![],
-            serves_streams: false,
-            measure_memory: false,
+            serves_streams: true,
+            measure_memory: true,
             chats_only: false,
         },
     ];
@@ -469,14 +560,19 @@ fn contenders(features_file: &Path, redis: Option<&str>) -> anyhow::Result<Vec<C
             chats_only: true,
         });
     }
-    let cpp = release.join("grpc-cpp-sum");
+    let cpp = release.join("grpc-cpp-tour");
     if cpp.exists() {
         contenders.push(Contender {
             name: "gRPC C++",
             program: cpp,
-            args: vec!["--addr".into(), "127.0.0.1:0".into()],
+            args: vec![
+                "--addr".into(),
+                "127.0.0.1:0".into(),
+                "--features".into(),
+                features.clone(),
+            ],
             env: vec![],
-            serves_streams: false,
+            serves_streams: true,
             measure_memory: false,
             chats_only: false,
         });
@@ -575,6 +671,54 @@ async fn overload_all(args: OverloadArgs) -> anyhow::Result<()> {
     let path = args.out.join("overload.md");
     std::fs::write(&path, &table)?;
     println!("(also in {})", path.display());
+    Ok(())
+}
+
+fn count_instructions(args: InstructionsArgs) -> anyhow::Result<()> {
+    let amounts = if args.smoke {
+        instructions::Amounts::SMOKE
+    } else {
+        instructions::Amounts::FULL
+    };
+    ensure!(args.runs > 0, "--runs must be at least 1");
+    let work = args.out.join("instructions");
+    std::fs::create_dir_all(&work)?;
+    // Every ListFeatures call brings every feature: as many as the other kinds' messages.
+    let features_file = work.join("features.json");
+    write_features(&features_file, amounts.per_call)?;
+    let mut servers = instructions::servers(contenders(&features_file, None)?)?;
+    if !args.servers.is_empty() {
+        servers.retain(|s| args.servers.iter().any(|name| name == s.name));
+        ensure!(!servers.is_empty(), "no server is named {:?}", args.servers);
+    }
+    for server in servers.iter_mut().filter(|s| s.name == "grpc-tour") {
+        server.args.extend(args.tour_arg.iter().cloned());
+    }
+    let mut runs = Vec::new();
+    for run in 1..=args.runs {
+        let mut counted = Vec::new();
+        for server in &servers {
+            eprintln!(
+                "run {run} of {}: {} under callgrind",
+                args.runs, server.name
+            );
+            let figures = instructions::count(
+                server,
+                amounts,
+                &features_file,
+                args.preload.as_deref(),
+                &work,
+            )?;
+            eprintln!("  {figures:?}");
+            counted.push(figures);
+        }
+        runs.push(counted);
+    }
+    let table = instructions::markdown(&runs, amounts, args.preload.as_deref());
+    println!("{table}");
+    let path = args.out.join("instructions.md");
+    std::fs::write(&path, &table)?;
+    eprintln!("wrote {}", path.display());
     Ok(())
 }
 

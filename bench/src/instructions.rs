@@ -1,0 +1,320 @@
+//! `bench instructions`: the work each server does per call (unary) and per message
+//! (streaming), counted in instructions by valgrind's callgrind. A count repeats to about
+//! 0.1% from run to run, whatever else the machine is doing, where calls a second on a
+//! shared 2-core machine move by a third from one run to the next.
+//!
+//! Each server runs under callgrind on core 0, the load on core 1. For each kind of RPC the
+//! server is warmed up with the same calls, its counters are zeroed (`callgrind_control
+//! -z`), a fixed number of calls is made, every answer checked, and the counters are dumped
+//! (`callgrind_control -d`): the dump's total, over the calls or messages, is the figure.
+//! Everything the server's process does in between counts, on every thread: gRPC C++'s
+//! pollers and executor threads as much as tonic's one.
+//!
+//! - `Sum` (unary): h2load, 10 connections × 20 calls in flight; per call.
+//! - `ListFeatures` (server streaming): one call at a time over the whole map, each
+//!   bringing every feature; per feature sent.
+//! - `RecordRoute` (client streaming): one call at a time, each of a route of points; per
+//!   point received.
+//! - `RouteChat` (bidirectional): one pipelined chat at a time, its notes in pairs at fresh
+//!   points, so that each note but the first of its pair is answered; per note received.
+//!
+//! A streamed message's figure includes its call's own cost spread over its messages (a
+//! `Sum`'s worth over 10,000 messages is 6 instructions a message).
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context, bail, ensure};
+
+use crate::{
+    compare::{self, Contender, LOAD_CPU, Running},
+    h2load,
+    load::Kind,
+};
+
+/// How much of each kind to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Amounts {
+    /// `Sum` calls to warm up with, and to count.
+    pub sum_warm: usize,
+    pub sum_calls: usize,
+    /// Streaming calls to warm up with, and to count, and the messages in each.
+    pub stream_warm: u64,
+    pub stream_calls: u64,
+    pub per_call: u64,
+}
+
+impl Amounts {
+    pub const FULL: Amounts = Amounts {
+        sum_warm: 3_000,
+        sum_calls: 10_000,
+        stream_warm: 2,
+        stream_calls: 10,
+        per_call: 10_000,
+    };
+    /// To prove it works (CI): the figures mean little.
+    pub const SMOKE: Amounts = Amounts {
+        sum_warm: 200,
+        sum_calls: 400,
+        stream_warm: 1,
+        stream_calls: 1,
+        per_call: 200,
+    };
+}
+
+/// The kinds counted, in the table's order, with what a figure is per.
+pub const KINDS: [(Kind, &str, &str); 4] = [
+    (Kind::SumH2load, "Sum (unary)", "call"),
+    (
+        Kind::ListFeatures,
+        "ListFeatures (server streaming)",
+        "feature",
+    ),
+    (Kind::RecordRoute, "RecordRoute (client streaming)", "point"),
+    (Kind::ChatPipelined, "RouteChat (bidirectional)", "note"),
+];
+
+/// One server's counts: instructions per call or message, by kind, in [`KINDS`]'s order.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    pub name: String,
+    pub per_item: Vec<f64>,
+}
+
+/// Runs `contender` under callgrind and counts each kind.
+pub fn count(
+    contender: &Contender,
+    amounts: Amounts,
+    features_file: &Path,
+    preload: Option<&Path>,
+    work: &Path,
+) -> anyhow::Result<Counted> {
+    let name = contender.name.replace([' ', ','], "-");
+    let dumps = work.join(format!("callgrind-{name}"));
+    let _ = std::fs::remove_dir_all(&dumps);
+    std::fs::create_dir_all(&dumps)?;
+    let mut under = contender.clone();
+    under.program = PathBuf::from("valgrind");
+    under.args = vec![
+        "--tool=callgrind".to_owned(),
+        format!(
+            "--callgrind-out-file={}",
+            dumps.join("callgrind.out").display()
+        ),
+        contender.program.display().to_string(),
+    ];
+    under.args.extend(contender.args.iter().cloned());
+    if let Some(library) = preload {
+        under
+            .env
+            .push(("LD_PRELOAD", library.display().to_string()));
+    }
+    let server = Running::start(&under, &work.join(format!("{name}.callgrind.log")))
+        .with_context(|| format!("{} under callgrind", contender.name))?;
+    let pid = server.pid().to_string();
+
+    let body_file = work.join("sum.bin");
+    std::fs::write(&body_file, h2load::sum_body())?;
+    let features = count_features(features_file)?;
+    let mut per_item = Vec::new();
+    // Chats of successive calls at fresh points, so that no note hears an earlier run's.
+    let mut first_note = 1 << 42;
+    for (kind, _, _) in KINDS {
+        let run = |calls: u64, first_note: u64| -> anyhow::Result<u64> {
+            match kind {
+                Kind::SumH2load => {
+                    h2load::sum_calls(
+                        &server.addr,
+                        &body_file,
+                        Some(LOAD_CPU),
+                        (10, 20),
+                        calls as usize,
+                    )?;
+                    Ok(calls)
+                }
+                _ => {
+                    let per_call = if kind == Kind::ListFeatures {
+                        features
+                    } else {
+                        amounts.per_call
+                    };
+                    streamed(&server.addr, kind, calls, per_call, first_note)
+                }
+            }
+        };
+        let (warm, calls) = match kind {
+            Kind::SumH2load => (amounts.sum_warm as u64, amounts.sum_calls as u64),
+            _ => (amounts.stream_warm, amounts.stream_calls),
+        };
+        run(warm, first_note)?;
+        first_note += warm * amounts.per_call;
+        callgrind_control("-z", &pid)?;
+        let items = run(calls, first_note)?;
+        first_note += calls * amounts.per_call;
+        callgrind_control("-d", &pid)?;
+        let total = newest_total(&dumps)?;
+        per_item.push(total as f64 / items as f64);
+    }
+    Ok(Counted {
+        name: contender.name.to_owned(),
+        per_item,
+    })
+}
+
+/// `bench load` counting exactly `calls` calls of a streaming kind, on the load's core.
+fn streamed(
+    addr: &str,
+    kind: Kind,
+    calls: u64,
+    per_call: u64,
+    first_note: u64,
+) -> anyhow::Result<u64> {
+    let (size_flag, kind_name) = match kind {
+        Kind::ListFeatures => ("--features", "list-features"),
+        Kind::RecordRoute => ("--route-points", "record-route"),
+        Kind::ChatPipelined => ("--chat-notes", "chat-pipelined"),
+        other => bail!("{other:?} is not a streaming kind"),
+    };
+    let output = Command::new("taskset")
+        .args(["-c", &LOAD_CPU.to_string()])
+        .arg(std::env::current_exe()?)
+        .args(["load", "--server", &format!("http://{addr}")])
+        .args(["--count", kind_name, "--calls", &calls.to_string()])
+        .args([size_flag, &per_call.to_string()])
+        .args(["--first-note", &first_note.to_string()])
+        .stderr(Stdio::inherit())
+        .output()?;
+    ensure!(output.status.success(), "the {kind_name} calls failed");
+    let handled: u64 = String::from_utf8(output.stdout)?.trim().parse()?;
+    ensure!(
+        handled == calls * per_call,
+        "{handled} messages, not {}",
+        calls * per_call
+    );
+    Ok(handled)
+}
+
+fn callgrind_control(what: &str, pid: &str) -> anyhow::Result<()> {
+    let status = Command::new("callgrind_control")
+        .args([what, pid])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("cannot run callgrind_control (Debian: apt-get install valgrind)")?;
+    ensure!(status.success(), "callgrind_control {what} {pid} failed");
+    Ok(())
+}
+
+/// The `totals:` line (instructions, callgrind's first event) of the newest dump in `dir`.
+fn newest_total(dir: &Path) -> anyhow::Result<u64> {
+    let newest = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+        .context("callgrind wrote no dump")?;
+    let dump = std::fs::read_to_string(newest.path())?;
+    let totals = dump
+        .lines()
+        .find_map(|line| line.strip_prefix("totals:"))
+        .with_context(|| format!("no totals in {}", newest.path().display()))?;
+    Ok(totals
+        .split_whitespace()
+        .next()
+        .context("empty totals")?
+        .parse()?)
+}
+
+/// How many named features a features file holds (each `ListFeatures` brings them all).
+fn count_features(path: &Path) -> anyhow::Result<u64> {
+    let features: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(path)?)?;
+    Ok(features
+        .iter()
+        .filter(|f| f["name"].as_str().is_some_and(|name| !name.is_empty()))
+        .count() as u64)
+}
+
+/// The servers to count: minimal tonic first (the base of the ratios), then the others.
+pub fn servers(all: Vec<Contender>) -> anyhow::Result<Vec<Contender>> {
+    let pick = |name: &str| {
+        all.iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .with_context(|| format!("no {name} to count: bench/run builds it"))
+    };
+    Ok(vec![
+        pick("minimal tonic")?,
+        pick("gRPC C++")?,
+        pick("grpc-tour")?,
+    ])
+}
+
+/// The table: instructions per call or message, each server, each kind, and each server's
+/// ratio to minimal tonic (the first). `runs[r][s]` is server `s` in run `r`; each cell is
+/// the median of the runs.
+pub fn markdown(runs: &[Vec<Counted>], amounts: Amounts, preload: Option<&Path>) -> String {
+    let Some(first) = runs.first() else {
+        return String::new();
+    };
+    let median = |server: usize, kind: usize| {
+        compare::median_of(runs.iter().map(|run| run[server].per_item[kind]))
+    };
+    let mut table = String::from("| kind | per |");
+    for server in first {
+        table.push_str(&format!(" {} |", server.name));
+    }
+    for server in first.iter().skip(1) {
+        table.push_str(&format!(" {} / {} |", server.name, first[0].name));
+    }
+    table.push_str("\n|---|---|");
+    table.push_str(&"---:|".repeat(first.len() * 2 - 1));
+    for (k, (_, kind, per)) in KINDS.iter().enumerate() {
+        table.push_str(&format!("\n| {kind} | {per} |"));
+        for s in 0..first.len() {
+            table.push_str(&format!(" {} |", thousands(median(s, k))));
+        }
+        for s in 1..first.len() {
+            table.push_str(&format!(" {:.2}× |", median(s, k) / median(0, k)));
+        }
+    }
+    let spread = (0..first.len())
+        .flat_map(|s| (0..KINDS.len()).map(move |k| (s, k)))
+        .map(|(s, k)| {
+            let values: Vec<f64> = runs.iter().map(|run| run[s].per_item[k]).collect();
+            let (low, high) = values
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+            (high - low) / low
+        })
+        .fold(0.0, f64::max);
+    table.push_str(&format!(
+        "\n\n{} run(s), medians; the most any figure moved between runs: {:.2}%. `Sum`: {} \
+         calls counted after {} to warm up; streams: {} calls of {} messages each counted \
+         after {}. malloc: {}.\n",
+        runs.len(),
+        spread * 100.0,
+        amounts.sum_calls,
+        amounts.sum_warm,
+        amounts.stream_calls,
+        amounts.per_call,
+        amounts.stream_warm,
+        preload.map_or("the system's".to_owned(), |p| p.display().to_string()),
+    ));
+    table
+}
+
+/// 63694.4 -> "63,694"; below 100, one decimal.
+fn thousands(value: f64) -> String {
+    if value < 100.0 {
+        return format!("{value:.1}");
+    }
+    let digits = format!("{:.0}", value);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
