@@ -4,8 +4,8 @@
 //! it watches the tour's production server, started in this process: of the three calls
 //! that go wrong, one is a deadline passing in the middle of a chat, and only that server
 //! ends such a stream (plain tonic's deadline check stops at the response headers, so on
-//! it the call would simply stay open). Every frame but its `x-served-by` header is
-//! tonic's own; `--server` watches any other server, a plain tonic one included.
+//! it the call would simply stay open). Every frame of the other six is tonic's
+//! own; `--server` watches any other server, a plain tonic one included.
 //!
 //! ```text
 //! cargo run --example wire                       # all seven calls

@@ -127,16 +127,18 @@ async fn a_request_id_is_echoed_on_errors_too_and_never_made_up() {
 // ANCHOR: reading_metadata
 #[tokio::test]
 async fn a_client_reads_headers_from_the_response_and_details_from_the_trailers() {
-    let server = spawn_test_server().await;
+    let server = spawn_server(Config {
+        replica_name: Some("replica-1".to_owned()),
+        ..test_config()
+    })
+    .await;
     let mut summator = server.summator().await;
 
-    // What the server's layers add to every response is in its metadata.
+    // What the server's layers add to every response is in its metadata: here the name
+    // `--replica-name` gave it.
     let response = summator.sum(two_and_three()).await.unwrap();
     let metadata = response.metadata();
-    assert_eq!(
-        metadata.get("x-served-by").unwrap(),
-        &server.addr.to_string()
-    );
+    assert_eq!(metadata.get("x-served-by").unwrap(), "replica-1");
 
     // An error's details travel in a binary trailer, `grpc-status-details-bin` (base64 on
     // the wire); tonic decodes it into `status.details()`, a `google.rpc.Status`.

@@ -11,7 +11,7 @@
 //! | 2     | [`admission`]                     | refuses a call past `--max-calls-in-flight` with `UNAVAILABLE` |
 //! | 3     | `PropagateRequestId` (tower-http) | echoes a client's `x-request-id` in the response  |
 //! | 4     | [`cutoff`]                        | ends calls at their deadline or the grace period  |
-//! | 5     | `SetResponseHeader` (tower-http)  | names the replica in `x-served-by`                |
+//! | 5     | `SetResponseHeader` (tower-http)  | with `--replica-name`: names it in `x-served-by`   |
 //!
 //! The server stacks them in this order (`server::TourServer::serve`), outermost first. The
 //! order matters: observing sits outside the others, so every call is counted (and logged)

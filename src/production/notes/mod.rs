@@ -40,9 +40,13 @@ impl Notebook for Notes {
             Notes::Memory(store) => Notebook::leave(&**store, location, note)
                 .await?
                 .left_stream(),
+            // Boxed: the Redis arm's future and stream are large, and without the boxes
+            // every note of an in-memory chat moved them too (about 600 instructions a note,
+            // `bench instructions`, docs/performance.md). A round trip to Redis dwarfs two
+            // allocations.
             Notes::Redis(store) => {
-                let replay = store.leave(location, note).await?;
-                replay.notes().map_err(Status::from).right_stream()
+                let replay = Box::pin(store.leave(location, note)).await?;
+                replay.notes().map_err(Status::from).boxed().right_stream()
             }
         })
     }

@@ -51,8 +51,8 @@ pub struct Config {
     #[arg(long, env = "GRPC_TOUR_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
-    /// The name to give in the `x-served-by` header of every response, to tell replicas
-    /// apart behind a load balancer [default: the address it listens on].
+    /// The name to give in an `x-served-by` header on every response, to tell replicas
+    /// apart behind a load balancer [default: no such header].
     #[arg(long, value_name = "NAME")]
     pub replica_name: Option<String>,
 

@@ -218,10 +218,6 @@ impl TourServer {
             // closes what is left after the grace (tonic's own grace skips the GOAWAY).
             .max_connection_age(limits.connection.max_connection_age);
         // 4. The layers around every call, and the services.
-        let served_by = self
-            .replica_name
-            .or_else(|| listener_name(&listener))
-            .unwrap_or(HeaderValue::from_static("unknown"));
         let relay = self.playground.then(|| {
             // The relay reads plaintext only: over TLS it has nothing to call.
             let upstream = self.tls.is_none().then(|| own_address(&listener)).flatten();
@@ -250,10 +246,9 @@ impl TourServer {
             ))
             .propagate_x_request_id()
             .layer(CutoffLayer::new(limits.max_deadline, shutdown.grace_over()))
-            .layer(SetResponseHeaderLayer::overriding(
-                HeaderName::from_static(SERVED_BY),
-                served_by,
-            ));
+            .option_layer(self.replica_name.map(|name| {
+                SetResponseHeaderLayer::overriding(HeaderName::from_static(SERVED_BY), name)
+            }));
         let token = &self.token;
         let router = builder
             .layer(layers)
@@ -315,12 +310,6 @@ fn own_address(listener: &TcpListener) -> Option<std::net::SocketAddr> {
         });
     }
     Some(addr)
-}
-
-/// A listener's address, as a header value: the default replica name.
-fn listener_name(listener: &TcpListener) -> Option<HeaderValue> {
-    let addr = listener.local_addr().ok()?;
-    HeaderValue::try_from(addr.to_string()).ok()
 }
 
 /// Server reflection, as the `grpc.reflection.v1` protocol that current tools (buf curl,
