@@ -83,9 +83,10 @@ pub struct Counted {
     pub per_item: Vec<f64>,
 }
 
-/// Runs `contender` under callgrind and counts each kind.
+/// Runs `contender` under callgrind and counts each of `kinds` (the others are NaN).
 pub fn count(
     contender: &Contender,
+    kinds: &[Kind],
     amounts: Amounts,
     features_file: &Path,
     preload: Option<&Path>,
@@ -122,6 +123,10 @@ pub fn count(
     // Chats of successive calls at fresh points, so that no note hears an earlier run's.
     let mut first_note = 1 << 42;
     for (kind, _, _) in KINDS {
+        if !kinds.contains(&kind) {
+            per_item.push(f64::NAN);
+            continue;
+        }
         let run = |calls: u64, first_note: u64| -> anyhow::Result<u64> {
             match kind {
                 Kind::SumH2load => {
@@ -256,31 +261,47 @@ pub fn markdown(runs: &[Vec<Counted>], amounts: Amounts, preload: Option<&Path>)
     let Some(first) = runs.first() else {
         return String::new();
     };
+    // The builds without a part have a table of their own (`parts`).
+    let shown: Vec<usize> = (0..first.len())
+        .filter(|&s| !first[s].name.starts_with("grpc-tour without "))
+        .collect();
     let median = |server: usize, kind: usize| {
         compare::median_of(runs.iter().map(|run| run[server].per_item[kind]))
     };
+    let base = shown[0];
     let mut table = String::from("| kind | per |");
-    for server in first {
-        table.push_str(&format!(" {} |", server.name));
+    for &s in &shown {
+        table.push_str(&format!(" {} |", first[s].name));
     }
-    for server in first.iter().skip(1) {
-        table.push_str(&format!(" {} / {} |", server.name, first[0].name));
+    for &s in &shown[1..] {
+        table.push_str(&format!(" {} / {} |", first[s].name, first[base].name));
     }
     table.push_str("\n|---|---|");
-    table.push_str(&"---:|".repeat(first.len() * 2 - 1));
+    table.push_str(&"---:|".repeat(shown.len() * 2 - 1));
     for (k, (_, kind, per)) in KINDS.iter().enumerate() {
+        if shown.iter().all(|&s| median(s, k).is_nan()) {
+            continue;
+        }
         table.push_str(&format!("\n| {kind} | {per} |"));
-        for s in 0..first.len() {
+        for &s in &shown {
             table.push_str(&format!(" {} |", thousands(median(s, k))));
         }
-        for s in 1..first.len() {
-            table.push_str(&format!(" {:.2}× |", median(s, k) / median(0, k)));
+        for &s in &shown[1..] {
+            let ratio = median(s, k) / median(base, k);
+            if ratio.is_nan() {
+                table.push_str(" |");
+            } else {
+                table.push_str(&format!(" {ratio:.2}× |"));
+            }
         }
     }
     let spread = (0..first.len())
         .flat_map(|s| (0..KINDS.len()).map(move |k| (s, k)))
         .map(|(s, k)| {
             let values: Vec<f64> = runs.iter().map(|run| run[s].per_item[k]).collect();
+            if values.iter().any(|v| v.is_nan()) {
+                return 0.0;
+            }
             let (low, high) = values
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
@@ -303,10 +324,52 @@ pub fn markdown(runs: &[Vec<Counted>], amounts: Amounts, preload: Option<&Path>)
     table
 }
 
-/// 63694.4 -> "63,694"; below 100, one decimal.
+/// What each part of the tour costs a `Sum` call: the server as shipped (`shipped`) against
+/// each build or setting without one part (`without`, named "grpc-tour without PART"), and
+/// the gap to minimal tonic that the parts make up.
+pub fn parts(runs: &[Vec<Counted>], minimal: usize, shipped: usize) -> String {
+    let sum = |server: usize| compare::median_of(runs.iter().map(|run| run[server].per_item[0]));
+    let gap = sum(shipped) - sum(minimal);
+    let mut parts: Vec<(String, f64)> = runs[0]
+        .iter()
+        .enumerate()
+        .filter_map(|(s, c)| {
+            let part = c.name.strip_prefix("grpc-tour without ")?;
+            Some((part.to_owned(), sum(shipped) - sum(s)))
+        })
+        .collect();
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut table = format!(
+        "| without | instructions per `Sum` | what the part costs | share of the gap to minimal tonic ({}) |\n|---|---:|---:|---:|\n",
+        thousands(gap)
+    );
+    for (part, cost) in &parts {
+        table.push_str(&format!(
+            "| {part} | {} | {} | {:.0}% |\n",
+            thousands(sum(shipped) - cost),
+            thousands(*cost),
+            100.0 * cost / gap
+        ));
+    }
+    let named: f64 = parts.iter().map(|p| p.1).sum();
+    table.push_str(&format!(
+        "| (the parts' costs added up) | | {} | {:.0}% |\n",
+        thousands(named),
+        100.0 * named / gap
+    ));
+    table
+}
+
+/// 63694.4 -> "63,694"; below 100, one decimal; NaN (not counted) -> "".
 fn thousands(value: f64) -> String {
-    if value < 100.0 {
+    if value.is_nan() {
+        return String::new();
+    }
+    if value.abs() < 100.0 {
         return format!("{value:.1}");
+    }
+    if value < 0.0 {
+        return format!("-{}", thousands(-value));
     }
     let digits = format!("{:.0}", value);
     let mut out = String::new();

@@ -84,6 +84,14 @@ struct InstructionsArgs {
     /// changed, e.g. --tour-arg=--no-playground.
     #[arg(long, allow_hyphen_values = true)]
     tour_arg: Vec<String>,
+    /// Only these kinds [default: all four].
+    #[arg(long, value_delimiter = ',', value_parser = ["sum", "list-features", "record-route", "route-chat"])]
+    kinds: Vec<String>,
+    /// Also count `Sum` on each `grpc-tour-PART` binary in this folder (grpc-tour built
+    /// without PART: bench/layers makes them) and on grpc-tour without --metrics-addr, and
+    /// print what each part costs.
+    #[arg(long, value_name = "DIR")]
+    parts: Option<PathBuf>,
     /// Where the table, the logs and callgrind's dumps go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -694,6 +702,50 @@ fn count_instructions(args: InstructionsArgs) -> anyhow::Result<()> {
     for server in servers.iter_mut().filter(|s| s.name == "grpc-tour") {
         server.args.extend(args.tour_arg.iter().cloned());
     }
+    let kinds: Vec<Kind> = instructions::KINDS
+        .iter()
+        .map(|(kind, _, _)| *kind)
+        .zip(["sum", "list-features", "record-route", "route-chat"])
+        .filter(|(_, name)| args.kinds.is_empty() || args.kinds.iter().any(|k| k == name))
+        .map(|(kind, _)| kind)
+        .collect();
+    if let Some(dir) = &args.parts {
+        let shipped = servers
+            .iter()
+            .find(|s| s.name == "grpc-tour")
+            .cloned()
+            .context("--parts needs grpc-tour among the servers")?;
+        ensure!(
+            servers.iter().any(|s| s.name == "minimal tonic"),
+            "--parts needs minimal tonic among the servers"
+        );
+        let mut without = |part: &str, program: PathBuf, args: Vec<String>| {
+            let mut variant = shipped.clone();
+            variant.name = Box::leak(format!("grpc-tour without {part}").into_boxed_str());
+            variant.program = program;
+            variant.args = args;
+            servers.push(variant);
+        };
+        let mut no_metrics = shipped.args.clone();
+        if let Some(at) = no_metrics.iter().position(|a| a == "--metrics-addr") {
+            no_metrics.drain(at..at + 2);
+        }
+        without("metrics", shipped.program.clone(), no_metrics);
+        let mut builds: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("grpc-tour-"))
+            })
+            .collect();
+        builds.sort();
+        for build in builds {
+            let name = build.file_name().unwrap_or_default().to_string_lossy();
+            let part = name.trim_start_matches("grpc-tour-").to_owned();
+            without(&part, build.clone(), shipped.args.clone());
+        }
+    }
     let mut runs = Vec::new();
     for run in 1..=args.runs {
         let mut counted = Vec::new();
@@ -704,6 +756,7 @@ fn count_instructions(args: InstructionsArgs) -> anyhow::Result<()> {
             );
             let figures = instructions::count(
                 server,
+                &kinds,
                 amounts,
                 &features_file,
                 args.preload.as_deref(),
@@ -714,7 +767,16 @@ fn count_instructions(args: InstructionsArgs) -> anyhow::Result<()> {
         }
         runs.push(counted);
     }
-    let table = instructions::markdown(&runs, amounts, args.preload.as_deref());
+    let mut table = instructions::markdown(&runs, amounts, args.preload.as_deref());
+    if args.parts.is_some() {
+        let at = |name: &str| servers.iter().position(|s| s.name == name).unwrap_or(0);
+        table.push('\n');
+        table.push_str(&instructions::parts(
+            &runs,
+            at("minimal tonic"),
+            at("grpc-tour"),
+        ));
+    }
     println!("{table}");
     let path = args.out.join("instructions.md");
     std::fs::write(&path, &table)?;
