@@ -46,20 +46,25 @@ uint64_t Key(const tour::Point& point) {
          static_cast<uint32_t>(point.longitude());
 }
 
-// What is wrong with a point, or "" (the lesson's geo::check_point, its words shortened).
-std::string CheckPoint(const tour::Point& point, const std::string& field) {
+// Whether a point is on the globe (the lesson's geo::check_point).
+bool OnTheGlobe(const tour::Point& point) {
+  return point.latitude() >= -900000000 && point.latitude() <= 900000000 &&
+         point.longitude() >= -1800000000 && point.longitude() <= 1800000000;
+}
+
+// What is wrong with a point that is not on the globe, its field named (the lesson's words,
+// shortened). Only made for a point that is wrong: a valid one costs no string.
+std::string OffTheGlobe(const tour::Point& point, const std::string& field) {
   if (point.latitude() < -900000000 || point.latitude() > 900000000) {
     return field + ".latitude must be within -90 and 90 degrees (x 1e7), got " +
            std::to_string(point.latitude());
   }
-  if (point.longitude() < -1800000000 || point.longitude() > 1800000000) {
-    return field + ".longitude must be within -180 and 180 degrees (x 1e7), got " +
-           std::to_string(point.longitude());
-  }
-  return "";
+  return field + ".longitude must be within -180 and 180 degrees (x 1e7), got " +
+         std::to_string(point.longitude());
 }
 
-double Radians(int32_t e7) { return e7 / kE7 * M_PI / 180.0; }
+// Degrees x 1e7 to radians, rounded as Rust's f64::to_radians rounds.
+double Radians(int32_t e7) { return e7 / kE7 * (M_PI / 180.0); }
 
 // The great-circle distance, by the haversine formula, as the lesson's geo::distance_metres.
 double DistanceMetres(const tour::Point& from, const tour::Point& to) {
@@ -97,9 +102,9 @@ bool LoadFeatures(const std::string& path, Features* features) {
     return false;
   }
   for (const tour::Feature& feature : list.features()) {
-    const std::string wrong = CheckPoint(feature.location(), "location");
-    if (!wrong.empty()) {
-      std::cerr << path << ": " << feature.name() << ": " << wrong << std::endl;
+    if (!OnTheGlobe(feature.location())) {
+      std::cerr << path << ": " << feature.name() << ": "
+                << OffTheGlobe(feature.location(), "location") << std::endl;
       return false;
     }
     if (feature.name().empty()) continue;
@@ -221,9 +226,9 @@ class Recorder final : public grpc::ServerReadReactor<tour::Point> {
       Finish(Status::OK);
       return;
     }
-    const std::string wrong = CheckPoint(point_, "route[" + std::to_string(points_) + "]");
-    if (!wrong.empty()) {
-      Finish(Status(StatusCode::INVALID_ARGUMENT, wrong));
+    if (!OnTheGlobe(point_)) {
+      Finish(Status(StatusCode::INVALID_ARGUMENT,
+                    OffTheGlobe(point_, "route[" + std::to_string(points_) + "]")));
       return;
     }
     if (points_ == 0) {
@@ -280,9 +285,8 @@ class Chat final : public grpc::ServerBidiReactor<tour::RouteNote, tour::RouteNo
       Finish(Status(StatusCode::INVALID_ARGUMENT, "location is required"));
       return;
     }
-    const std::string wrong = CheckPoint(note_.location(), "location");
-    if (!wrong.empty()) {
-      Finish(Status(StatusCode::INVALID_ARGUMENT, wrong));
+    if (!OnTheGlobe(note_.location())) {
+      Finish(Status(StatusCode::INVALID_ARGUMENT, OffTheGlobe(note_.location(), "location")));
       return;
     }
     earlier_ = notes_.Leave(note_);
@@ -321,9 +325,8 @@ class RouteGuide final : public tour::RouteGuide::CallbackService {
   grpc::ServerUnaryReactor* GetFeature(CallbackServerContext* context, const tour::Point* point,
                                        tour::Feature* feature) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    const std::string wrong = CheckPoint(*point, "point");
-    if (!wrong.empty()) {
-      reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, wrong));
+    if (!OnTheGlobe(*point)) {
+      reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, OffTheGlobe(*point, "point")));
       return reactor;
     }
     *feature->mutable_location() = *point;
@@ -334,10 +337,16 @@ class RouteGuide final : public tour::RouteGuide::CallbackService {
 
   grpc::ServerWriteReactor<tour::Feature>* ListFeatures(
       CallbackServerContext*, const tour::Rectangle* rectangle) override {
-    std::string wrong = !rectangle->has_lo()   ? "lo is required"
-                        : !rectangle->has_hi() ? "hi is required"
-                                               : CheckPoint(rectangle->lo(), "lo");
-    if (wrong.empty()) wrong = CheckPoint(rectangle->hi(), "hi");
+    std::string wrong;
+    if (!rectangle->has_lo()) {
+      wrong = "lo is required";
+    } else if (!OnTheGlobe(rectangle->lo())) {
+      wrong = OffTheGlobe(rectangle->lo(), "lo");
+    } else if (!rectangle->has_hi()) {
+      wrong = "hi is required";
+    } else if (!OnTheGlobe(rectangle->hi())) {
+      wrong = OffTheGlobe(rectangle->hi(), "hi");
+    }
     if (!wrong.empty()) {
       // A reactor that finishes at once, with the reason.
       class Refused final : public grpc::ServerWriteReactor<tour::Feature> {
@@ -370,8 +379,11 @@ class RouteGuide final : public tour::RouteGuide::CallbackService {
 
 int main(int argc, char** argv) {
   std::string addr = "127.0.0.1:0", features_file;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--addr") == 0) {
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 == argc) {
+      std::cerr << argv[i] << " needs a value" << std::endl;
+      return 2;
+    } else if (std::strcmp(argv[i], "--addr") == 0) {
       addr = argv[i + 1];
     } else if (std::strcmp(argv[i], "--features") == 0) {
       features_file = argv[i + 1];

@@ -155,10 +155,19 @@ pub fn count(
         };
         run(warm, first_note)?;
         first_note += warm * amounts.per_call;
+        // A second for the server to finish with the client that just left (closing its
+        // connections), so that it falls outside the count, not in it by chance.
+        std::thread::sleep(SETTLE);
         callgrind_control("-z", &pid)?;
         let items = run(calls, first_note)?;
         first_note += calls * amounts.per_call;
+        std::thread::sleep(SETTLE);
+        let dumped = std::fs::read_dir(&dumps)?.count();
         callgrind_control("-d", &pid)?;
+        ensure!(
+            std::fs::read_dir(&dumps)?.count() == dumped + 1,
+            "callgrind wrote no dump for {kind:?}"
+        );
         let total = newest_total(&dumps)?;
         per_item.push(total as f64 / items as f64);
     }
@@ -201,14 +210,25 @@ fn streamed(
     Ok(handled)
 }
 
+/// How long the server is given after a load ends before its counters are zeroed or dumped.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Asks the callgrind run `pid` to zero (`-z`) or dump (`-d`) its counters. It exits 0 even
+/// when it found no such run, so its words are read instead.
 fn callgrind_control(what: &str, pid: &str) -> anyhow::Result<()> {
-    let status = Command::new("callgrind_control")
+    let output = Command::new("callgrind_control")
         .args([what, pid])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .context("cannot run callgrind_control (Debian: apt-get install valgrind)")?;
-    ensure!(status.success(), "callgrind_control {what} {pid} failed");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    ensure!(
+        output.status.success() && said.contains("sending command") && !said.contains("rror"),
+        "callgrind_control {what} {pid}: {said}"
+    );
     Ok(())
 }
 
@@ -239,19 +259,19 @@ fn count_features(path: &Path) -> anyhow::Result<u64> {
         .count() as u64)
 }
 
-/// The servers to count: minimal tonic first (the base of the ratios), then the others.
-pub fn servers(all: Vec<Contender>) -> anyhow::Result<Vec<Contender>> {
-    let pick = |name: &str| {
-        all.iter()
-            .find(|c| c.name == name)
-            .cloned()
-            .with_context(|| format!("no {name} to count: bench/run builds it"))
-    };
-    Ok(vec![
-        pick("minimal tonic")?,
-        pick("gRPC C++")?,
-        pick("grpc-tour")?,
-    ])
+/// The servers to count, of those `named` (none named: all three), in this order: minimal
+/// tonic first (the base of the ratios), gRPC C++, grpc-tour.
+pub fn servers(all: Vec<Contender>, named: &[String]) -> anyhow::Result<Vec<Contender>> {
+    ["minimal tonic", "gRPC C++", "grpc-tour"]
+        .into_iter()
+        .filter(|name| named.is_empty() || named.iter().any(|n| n == name))
+        .map(|name| {
+            all.iter()
+                .find(|c| c.name == name)
+                .cloned()
+                .with_context(|| format!("no {name} to count: bench/run builds it"))
+        })
+        .collect()
 }
 
 /// The table: instructions per call or message, each server, each kind, and each server's

@@ -694,11 +694,8 @@ fn count_instructions(args: InstructionsArgs) -> anyhow::Result<()> {
     // Every ListFeatures call brings every feature: as many as the other kinds' messages.
     let features_file = work.join("features.json");
     write_features(&features_file, amounts.per_call)?;
-    let mut servers = instructions::servers(contenders(&features_file, None)?)?;
-    if !args.servers.is_empty() {
-        servers.retain(|s| args.servers.iter().any(|name| name == s.name));
-        ensure!(!servers.is_empty(), "no server is named {:?}", args.servers);
-    }
+    let mut servers = instructions::servers(contenders(&features_file, None)?, &args.servers)?;
+    ensure!(!servers.is_empty(), "no server is named {:?}", args.servers);
     for server in servers.iter_mut().filter(|s| s.name == "grpc-tour") {
         server.args.extend(args.tour_arg.iter().cloned());
     }
