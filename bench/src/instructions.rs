@@ -214,20 +214,18 @@ fn streamed(
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Asks the callgrind run `pid` to zero (`-z`) or dump (`-d`) its counters. It exits 0 even
-/// when it found no such run, so its words are read instead.
+/// when it found no such run, so success here proves little: the caller checks that each
+/// `-d` made a new dump, which also shows that `-z`, sent to the same run, reached it.
 fn callgrind_control(what: &str, pid: &str) -> anyhow::Result<()> {
     let output = Command::new("callgrind_control")
         .args([what, pid])
         .output()
         .context("cannot run callgrind_control (Debian: apt-get install valgrind)")?;
-    let said = format!(
-        "{}{}",
+    ensure!(
+        output.status.success(),
+        "callgrind_control {what} {pid}: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
-    ensure!(
-        output.status.success() && said.contains("sending command") && !said.contains("rror"),
-        "callgrind_control {what} {pid}: {said}"
     );
     Ok(())
 }
